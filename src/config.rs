@@ -1,0 +1,222 @@
+//! Node configuration: one TOML file (see `deploy/chestnode.toml`), with
+//! command-line flags layered on top.
+//!
+//! Every field has a default so that an empty file, or no file at all, gives
+//! a working node bound to loopback. Validation happens once, here, so the
+//! rest of the code can trust what it is handed (an AE title is 1–16
+//! characters, timeouts are non-zero, and so on).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub network: NetworkConfig,
+    pub access: AccessConfig,
+    pub storage: StorageConfig,
+}
+
+/// Who this node is and where it keeps its data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Our AE title (the Called AE Title peers must use).
+    pub ae_title: String,
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// DICOM port.
+    pub port: u16,
+    /// Everything the node writes lives below this directory.
+    pub data_dir: PathBuf,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            ae_title: "CHESTNODE".into(),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 11112,
+            data_dir: PathBuf::from("./chestnode-data"),
+        }
+    }
+}
+
+/// Upper-layer limits and timeouts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Maximum PDU length we accept (bytes); announced in A-ASSOCIATE-AC.
+    pub max_pdu_length: u32,
+    /// Associations served at once; more are rejected as transient.
+    pub max_associations: usize,
+    /// ARTIM: how long a peer may take to send its A-ASSOCIATE-RQ (seconds).
+    pub association_timeout_secs: u64,
+    /// How long we wait for the next PDU inside a DIMSE message (seconds).
+    pub dimse_timeout_secs: u64,
+    /// How long an association may sit idle between messages (seconds).
+    pub idle_timeout_secs: u64,
+    /// On shutdown, how long in-flight associations may take to finish (seconds).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            max_pdu_length: 65_536,
+            max_associations: 16,
+            association_timeout_secs: 30,
+            dimse_timeout_secs: 60,
+            idle_timeout_secs: 300,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl NetworkConfig {
+    pub fn association_timeout(&self) -> Duration {
+        Duration::from_secs(self.association_timeout_secs)
+    }
+    pub fn dimse_timeout(&self) -> Duration {
+        Duration::from_secs(self.dimse_timeout_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Which peers may associate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Reject requests whose Called AE Title is not ours.
+    pub require_called_ae_title: bool,
+    /// Calling AE titles allowed to associate, as `"AE"` or `"AE@host"`.
+    /// Empty means anyone may.
+    pub allowed_calling: Vec<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            require_called_ae_title: true,
+            allowed_calling: Vec::new(),
+        }
+    }
+}
+
+/// Durable storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Refuse new instances (0xA700) when free space drops below this (MiB).
+    pub min_free_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { min_free_mb: 1024 }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file. Unknown keys are errors, so a typo cannot silently
+    /// leave a default in force.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing configuration {}", path.display()))
+    }
+
+    /// Checks values that TOML types alone cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        validate_ae_title(&self.node.ae_title).context("node.ae_title")?;
+        for entry in &self.access.allowed_calling {
+            let ae = entry.split_once('@').map_or(entry.as_str(), |(ae, _)| ae);
+            validate_ae_title(ae).with_context(|| format!("access.allowed_calling {entry:?}"))?;
+        }
+        let n = &self.network;
+        if !(4096..=16_777_216).contains(&n.max_pdu_length) {
+            bail!("network.max_pdu_length must be between 4096 and 16777216");
+        }
+        if n.max_associations == 0 {
+            bail!("network.max_associations must be at least 1");
+        }
+        for (name, value) in [
+            ("association_timeout_secs", n.association_timeout_secs),
+            ("dimse_timeout_secs", n.dimse_timeout_secs),
+            ("idle_timeout_secs", n.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                bail!("network.{name} must be at least 1 second");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.node.bind, self.node.port)
+    }
+}
+
+/// An AE title is 1–16 characters of the default character repertoire,
+/// without backslash or control characters, and not all spaces.
+pub fn validate_ae_title(ae: &str) -> anyhow::Result<()> {
+    let trimmed = ae.trim();
+    if trimmed.is_empty() || ae.len() > 16 {
+        bail!("AE title must be 1-16 characters, got {ae:?}");
+    }
+    if !ae.chars().all(|c| c.is_ascii_graphic() || c == ' ') || ae.contains('\\') {
+        bail!("AE title has characters outside the DICOM default repertoire: {ae:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.node.ae_title, "CHESTNODE");
+        assert_eq!(config.node.port, 11112);
+        assert_eq!(config.node.bind.to_string(), "127.0.0.1");
+        assert_eq!(config.node.data_dir, PathBuf::from("./chestnode-data"));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn example_file_in_deploy_parses_and_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/chestnode.toml");
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<Config>("[node]\naetitle = \"X\"").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let mut config = Config::default();
+        config.node.ae_title = "WAY_TOO_LONG_AE_TITLE".into();
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.network.max_associations = 0;
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.access.allowed_calling = vec!["BAD\\AE".into()];
+        assert!(config.validate().is_err());
+    }
+}

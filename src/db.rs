@@ -1,0 +1,56 @@
+//! The sled database in the data directory, and the trees the stages share.
+//!
+//! One sled database holds every record the node keeps: instances, jobs and
+//! the incident log. sled allows one process at a time, which is why
+//! `chestnode status` asks a running server over its control socket instead
+//! of opening the database itself (see `status`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::incidents::IncidentLog;
+use crate::queue::{JOBS_TREE, JobQueue};
+
+/// Name of the sled tree holding one record per stored instance.
+pub const INSTANCES_TREE: &str = "instances";
+
+/// The open database and its trees.
+#[derive(Clone)]
+pub struct Database {
+    pub db: sled::Db,
+    pub instances: sled::Tree,
+    pub jobs: sled::Tree,
+    pub incidents: IncidentLog,
+}
+
+impl Database {
+    /// Where the database lives inside a data directory.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("index.sled")
+    }
+
+    pub fn open(data_dir: &Path) -> anyhow::Result<Database> {
+        let path = Self::path_in(data_dir);
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .with_context(|| format!("opening the index at {}", path.display()))?;
+        Ok(Database {
+            instances: db.open_tree(INSTANCES_TREE)?,
+            jobs: db.open_tree(JOBS_TREE)?,
+            incidents: IncidentLog::open(&db)?,
+            db,
+        })
+    }
+
+    pub fn queue(&self) -> JobQueue {
+        JobQueue::new(self.jobs.clone())
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.db.flush().context("flushing the index")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The `chestnode` command line: parses arguments and calls the library.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use chestnode::config::Config;
+
+/// chestnode: a DICOM node that brings AI findings on chest radiographs into PACS.
+///
+/// Research use only, not for diagnosis.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DICOM Storage SCP: receive, store durably and queue every image.
+    ///
+    /// Stops gracefully on SIGTERM or Ctrl-C: stops accepting, lets in-flight
+    /// associations finish (bounded by network.shutdown_grace_secs), then
+    /// flushes the index.
+    Serve(ServeArgs),
+    /// Show instances received, jobs by state and the last errors.
+    ///
+    /// Works whether or not the server is running: a running server answers
+    /// over its control socket, otherwise the index is read directly.
+    Status(StatusArgs),
+}
+
+/// Where the configuration comes from; shared by every subcommand.
+#[derive(Args)]
+struct ConfigArgs {
+    /// TOML configuration file (see deploy/chestnode.toml). Flags override it.
+    #[arg(short, long, value_name = "FILE", env = "CHESTNODE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./chestnode-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Our AE title [default: CHESTNODE]
+    #[arg(long, value_name = "AE")]
+    ae_title: Option<String>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<IpAddr>,
+    /// DICOM port [default: 11112]
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// Associations served at once; more are rejected as transient [default: 16]
+    #[arg(long, value_name = "N")]
+    max_associations: Option<usize>,
+    /// Maximum PDU length we receive, in bytes [default: 65536]
+    #[arg(long, value_name = "BYTES")]
+    max_pdu_length: Option<u32>,
+    /// Refuse instances (0xA700) when free disk space is below this [default: 1024]
+    #[arg(long, value_name = "MIB")]
+    min_free_mb: Option<u64>,
+    /// Allow this calling AE title (AE or AE@host); repeatable. Replaces the file's list.
+    #[arg(long = "allow-calling", value_name = "AE[@HOST]")]
+    allowed_calling: Vec<String>,
+    /// Accept any Called AE Title, not only ours.
+    #[arg(long)]
+    any_called_ae_title: bool,
+    /// ARTIM timeout: seconds to wait for an A-ASSOCIATE-RQ [default: 30]
+    #[arg(long, value_name = "SECS")]
+    association_timeout: Option<u64>,
+    /// Seconds to wait for the next PDU inside a message [default: 60]
+    #[arg(long, value_name = "SECS")]
+    dimse_timeout: Option<u64>,
+    /// Seconds an association may stay idle between messages [default: 300]
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<u64>,
+    /// Seconds in-flight associations get at shutdown [default: 30]
+    #[arg(long, value_name = "SECS")]
+    shutdown_grace: Option<u64>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.node.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = self.config.load()?;
+        let network = &mut config.network;
+        set(&mut config.node.ae_title, self.ae_title);
+        set(&mut config.node.bind, self.bind);
+        set(&mut config.node.port, self.port);
+        set(&mut network.max_associations, self.max_associations);
+        set(&mut network.max_pdu_length, self.max_pdu_length);
+        set(
+            &mut network.association_timeout_secs,
+            self.association_timeout,
+        );
+        set(&mut network.dimse_timeout_secs, self.dimse_timeout);
+        set(&mut network.idle_timeout_secs, self.idle_timeout);
+        set(&mut network.shutdown_grace_secs, self.shutdown_grace);
+        set(&mut config.storage.min_free_mb, self.min_free_mb);
+        if !self.allowed_calling.is_empty() {
+            config.access.allowed_calling = self.allowed_calling;
+        }
+        if self.any_called_ae_title {
+            config.access.require_called_ae_title = false;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            runtime.block_on(chestnode::node::serve(config))
+        }
+        Command::Status(args) => {
+            let config = args.config.load()?;
+            let report = runtime.block_on(chestnode::status::read_status(&config.node.data_dir))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(())
+        }
+    }
+}

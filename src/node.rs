@@ -1,0 +1,100 @@
+//! `chestnode serve`: opens the store, starts the SCP and the control
+//! socket, and shuts everything down in order on SIGTERM or Ctrl-C.
+//!
+//! Shutdown order matters for "nothing acknowledged is lost": stop
+//! accepting, let in-flight associations finish (bounded by
+//! `shutdown_grace_secs`, after which they are aborted — an aborted transfer
+//! was never acknowledged, so nothing is lost), then flush sled.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::scp::{Listener, SessionContext};
+use crate::status::serve_control_socket;
+use crate::store::Store;
+
+/// After aborting, how long sessions get to close their sockets.
+const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs the node until a shutdown signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let data_dir = config.node.data_dir.clone();
+    let min_free_bytes = config.storage.min_free_mb.saturating_mul(1024 * 1024);
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, min_free_bytes))
+        .await
+        .context("opening the store")??;
+    let store = Arc::new(store);
+
+    let tcp = TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr()))?;
+    tracing::info!(
+        address = %tcp.local_addr()?,
+        ae_title = %config.node.ae_title,
+        data_dir = %store.data_dir().display(),
+        "chestnode listening"
+    );
+
+    let shutdown = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let control = tokio::spawn(serve_control_socket(store.clone(), shutdown.clone()));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let session_context = Arc::new(SessionContext {
+        store: store.clone(),
+        dimse_timeout: config.network.dimse_timeout(),
+        idle_timeout: config.network.idle_timeout(),
+    });
+    let listener = Listener::new(tcp, config.clone(), session_context)?;
+    listener
+        .run(shutdown.clone(), abort.clone(), tracker.clone())
+        .await;
+
+    tracker.close();
+    if tokio::time::timeout(config.network.shutdown_grace(), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = tracker.len(),
+            "grace period over; aborting remaining associations"
+        );
+        abort.cancel();
+        let _ = tokio::time::timeout(ABORT_WAIT, tracker.wait()).await;
+    }
+    match control.await {
+        Ok(Err(error)) => tracing::warn!(%error, "control socket failed"),
+        Err(error) => tracing::warn!(%error, "control socket task failed"),
+        Ok(Ok(())) => {}
+    }
+    let flush_store = store.clone();
+    tokio::task::spawn_blocking(move || flush_store.database().flush()).await??;
+    tracing::info!("chestnode stopped; index flushed");
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received; shutting down"),
+    }
+    shutdown.cancel();
+}
