@@ -149,12 +149,16 @@ ok = len(meta) == len(sop) == n and meta == sop and len(set(sop)) == n \
 sys.exit(0 if ok else "input files do not carry %d distinct, matching, valid UIDs" % n)
 ' "$N"
 
-TOTAL_BYTES=$(cat "${FILES[@]}" | wc -c)
+TOTAL_BYTES=$(stat -c %s "${FILES[@]}" | awk '{ s += $1 } END { print s }')
 FILE_BYTES=$(wc -c <"${FILES[0]}")
 
 # --- measurements ------------------------------------------------------------
 
-# Sends all files in one storescu process; prints elapsed seconds.
+# The run_* and time_storescu functions run in the main shell (never in
+# $(...)), so that the EXIT trap sees SERVER_PID; they return seconds in SECS.
+SECS=""
+
+# Sends all files in one storescu process; sets SECS to the elapsed seconds.
 time_storescu() { # AE PORT LOGFILE
     local ae="$1" port="$2" logfile="$3" t0 t1 rc=0
     t0=$EPOCHREALTIME
@@ -164,11 +168,11 @@ time_storescu() { # AE PORT LOGFILE
         tail -n 20 "$logfile" >&2
         die "storescu to $ae exited with status $rc"
     fi
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
-run_storescp() { # REP; prints elapsed seconds
-    local rep="$1" port out logfile secs count
+run_storescp() { # REP; sets SECS
+    local rep="$1" port out logfile count
     port=$(free_port)
     out="$WORK/storescp-$rep"
     logfile="$WORK/storescp-$rep.log"
@@ -177,25 +181,24 @@ run_storescp() { # REP; prints elapsed seconds
     SERVER_PID=$!
     SERVER_KIND=storescp
     wait_ready STORESCP "$port" "$logfile"
-    secs=$(time_storescu STORESCP "$port" "$WORK/storescu-storescp-$rep.log")
+    time_storescu STORESCP "$port" "$WORK/storescu-storescp-$rep.log"
     stop_server
     count=$(find "$out" -type f -name '*.dcm' | wc -l)
     ((count == N)) || die "storescp run $rep: $count files received, expected $N"
     rm -rf "$out"
-    echo "$secs"
 }
 
-run_chestnode() { # REP; prints elapsed seconds
-    local rep="$1" port data logfile secs count rc=0
+run_chestnode() { # REP; sets SECS
+    local rep="$1" port data logfile count rc=0
     port=$(free_port)
     data="$WORK/chestnode-$rep"
     logfile="$WORK/chestnode-$rep.log"
     mkdir -p "$data"
-    "$BIN" serve --data-dir "$data" --port "$port" --min-free-mb 1 2>"$logfile" &
+    "$BIN" serve --data-dir "$data" --port "$port" --min-free-mb 1 >"$logfile" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND=chestnode
     wait_ready CHESTNODE "$port" "$logfile"
-    secs=$(time_storescu CHESTNODE "$port" "$WORK/storescu-chestnode-$rep.log")
+    time_storescu CHESTNODE "$port" "$WORK/storescu-chestnode-$rep.log"
     count=$("$BIN" status --json --data-dir "$data" |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["instances_received"])')
     stop_server || rc=$?
@@ -205,7 +208,6 @@ run_chestnode() { # REP; prints elapsed seconds
     fi
     ((count == N)) || die "chestnode run $rep: instances_received is $count, expected $N"
     rm -rf "$data"
-    echo "$secs"
 }
 
 STORESCP_TIMES=()
@@ -215,13 +217,13 @@ for ((rep = 1; rep <= R; rep++)); do
     for peer in "${order[@]}"; do
         log "repetition $rep/$R: $peer"
         if [[ "$peer" == storescp ]]; then
-            secs=$(run_storescp "$rep")
-            STORESCP_TIMES+=("$secs")
+            run_storescp "$rep"
+            STORESCP_TIMES+=("$SECS")
         else
-            secs=$(run_chestnode "$rep")
-            CHESTNODE_TIMES+=("$secs")
+            run_chestnode "$rep"
+            CHESTNODE_TIMES+=("$SECS")
         fi
-        log "  $peer: $secs s"
+        log "  $peer: $SECS s"
     done
 done
 

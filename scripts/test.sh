@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs the real DICOM
+# peers the tests drive (DCMTK, dicom3tools) and the build tools, then runs
+# `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo test --locked --all-targets
