@@ -190,7 +190,12 @@ impl Store {
         match index::insert_with_job(&self.db, record, meta.priority) {
             Ok(Indexed::New(record)) => Ok(Stored::New(record)),
             Ok(Indexed::Duplicate(record)) => Ok(Stored::Duplicate(record)),
-            Err(error) => Err(StoreError::OutOfResources(format!("index: {error:#}"))),
+            Err(error) => {
+                // Not indexed means not received: take the file back out so
+                // nothing unacknowledged stays in instances/.
+                let _ = fs::remove_file(&destination);
+                Err(StoreError::OutOfResources(format!("index: {error:#}")))
+            }
         }
     }
 
