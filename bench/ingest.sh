@@ -183,7 +183,7 @@ run_storescp() { # REP; sets SECS
     wait_ready STORESCP "$port" "$logfile"
     time_storescu STORESCP "$port" "$WORK/storescu-storescp-$rep.log"
     stop_server
-    count=$(find "$out" -type f -name '*.dcm' | wc -l)
+    count=$(find "$out" -type f | wc -l)
     ((count == N)) || die "storescp run $rep: $count files received, expected $N"
     rm -rf "$out"
 }

@@ -327,3 +327,67 @@ fn sigterm_lets_an_in_flight_transfer_finish() {
     assert_eq!(node.instance_files().len(), 1);
     node.stop();
 }
+
+/// A small tmpfs mounted for one test, unmounted on drop.
+struct SmallDisk {
+    mount_point: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (e.g. "4m"); `None` where mounting is not
+    /// permitted (not root, or no mount namespace rights).
+    fn mount(root: &Path, size: &str) -> Option<SmallDisk> {
+        let mount_point = root.join("small-disk");
+        std::fs::create_dir_all(&mount_point).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mount_point)
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { mount_point })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount_point).status();
+    }
+}
+
+#[test]
+fn a_full_disk_gives_a700_leaves_nothing_behind_and_the_node_recovers() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(root.path(), "4m") else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the watermark test still covers 0xA700"
+        );
+        return;
+    };
+    let mut node = Node::start(&disk.mount_point, &["--min-free-mb", "0"]);
+    // 6 MB does not fit in 4 MB: the write fails part way.
+    let output = node.storescu(&["-v"], &[&test_data().join("dicom/wg04/RG3_UNC.dcm")]);
+    let text = combined_output(&output);
+    assert!(text.contains("Refused: OutOfResources"), "{text}");
+    assert!(
+        node.temporary_files().is_empty(),
+        "partial file left on a full disk"
+    );
+    assert!(node.instance_files().is_empty());
+    // Space came back when the partial file went: a small image fits.
+    assert!(
+        node.storescu(&[], &[&test_data().join("dicom/wg04/CT1_UNC.dcm")])
+            .status
+            .success()
+    );
+    assert_eq!(node.pending_jobs(), 1);
+    let status = node.status();
+    assert!(
+        status["last_errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No space left"),
+        "{status}"
+    );
+    node.stop();
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::compare::assert_same_data_set;
 use common::{Node, all_test_dicom_files, combined_output, test_data};
-use dicom_dictionary_std::uids;
+use dicom_dictionary_std::{tags, uids};
 
 /// The storescu flag that proposes a file's own transfer syntax.
 fn storescu_flag_for(transfer_syntax: &str) -> &'static str {
@@ -115,6 +115,7 @@ fn every_test_file_is_stored_unchanged_in_its_own_transfer_syntax() {
         "the test data repeats UIDs"
     );
     node.stop();
+    assert_no_patient_data_in(&node.log(), &files);
 }
 
 #[test]
@@ -237,4 +238,32 @@ fn a_duplicate_instance_is_acknowledged_but_creates_no_second_job() {
         .log()
         .contains("duplicate instance")));
     node.stop();
+}
+
+/// The info-level log must not contain any patient's name or ID.
+fn assert_no_patient_data_in(log: &str, files: &[PathBuf]) {
+    let mut checked = 0;
+    for file in files {
+        let object = dicom_object::open_file(file).unwrap();
+        for tag in [tags::PATIENT_NAME, tags::PATIENT_ID] {
+            let Some(value) = object
+                .element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_str().ok())
+            else {
+                continue;
+            };
+            let value = value.trim_end_matches(['\0', ' ']);
+            if value.len() >= 3 {
+                checked += 1;
+                assert!(
+                    !log.contains(value),
+                    "log contains patient data {value:?} from {}",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(checked > 10, "too few patient names and IDs to check");
 }
