@@ -68,28 +68,14 @@ pub enum DimseError {
 impl Command {
     /// Decodes a complete command set (all command fragments concatenated).
     pub fn decode(bytes: &[u8]) -> Result<Command, DimseError> {
-        let object =
-            InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-                .map_err(|e| DimseError::Unparsable(e.to_string()))?;
-        let u16_field = |tag: Tag, name: &'static str| -> Result<u16, DimseError> {
-            object
-                .get(tag)
-                .and_then(|e| e.to_int::<u16>().ok())
-                .ok_or(DimseError::MissingField(name))
-        };
-        let uid_field = |tag: Tag| -> Option<String> {
-            object
-                .get(tag)
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-        };
+        let fields = CommandSet::parse(bytes)?;
         Ok(Command {
-            command_field: u16_field(tags::COMMAND_FIELD, "Command Field")?,
-            message_id: u16_field(tags::MESSAGE_ID, "Message ID")?,
-            affected_sop_class_uid: uid_field(tags::AFFECTED_SOP_CLASS_UID),
-            affected_sop_instance_uid: uid_field(tags::AFFECTED_SOP_INSTANCE_UID),
-            priority: u16_field(tags::PRIORITY, "Priority").unwrap_or(0),
-            has_data_set: u16_field(tags::COMMAND_DATA_SET_TYPE, "Command Data Set Type")?
+            command_field: fields.u16(tags::COMMAND_FIELD, "Command Field")?,
+            message_id: fields.u16(tags::MESSAGE_ID, "Message ID")?,
+            affected_sop_class_uid: fields.text(tags::AFFECTED_SOP_CLASS_UID),
+            affected_sop_instance_uid: fields.text(tags::AFFECTED_SOP_INSTANCE_UID),
+            priority: fields.u16(tags::PRIORITY, "Priority").unwrap_or(0),
+            has_data_set: fields.u16(tags::COMMAND_DATA_SET_TYPE, "Command Data Set Type")?
                 != NO_DATA_SET,
         })
     }
@@ -97,32 +83,19 @@ impl Command {
     /// Encodes this request; used by tests and, later, by the C-STORE SCU.
     pub fn encode(&self) -> Vec<u8> {
         let mut elements = vec![
-            DataElement::new(
-                tags::COMMAND_FIELD,
-                VR::US,
-                PrimitiveValue::from(self.command_field),
-            ),
-            DataElement::new(
-                tags::MESSAGE_ID,
-                VR::US,
-                PrimitiveValue::from(self.message_id),
-            ),
-            DataElement::new(
+            us(tags::COMMAND_FIELD, self.command_field),
+            us(tags::MESSAGE_ID, self.message_id),
+            us(
                 tags::COMMAND_DATA_SET_TYPE,
-                VR::US,
-                PrimitiveValue::from(if self.has_data_set {
+                if self.has_data_set {
                     0x0000
                 } else {
                     NO_DATA_SET
-                }),
+                },
             ),
         ];
         if self.command_field == command_field::C_STORE_RQ {
-            elements.push(DataElement::new(
-                tags::PRIORITY,
-                VR::US,
-                PrimitiveValue::from(self.priority),
-            ));
+            elements.push(us(tags::PRIORITY, self.priority));
         }
         push_uids(
             &mut elements,
@@ -168,22 +141,13 @@ impl Response {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut elements = vec![
-            DataElement::new(
-                tags::COMMAND_FIELD,
-                VR::US,
-                PrimitiveValue::from(self.command_field),
-            ),
-            DataElement::new(
+            us(tags::COMMAND_FIELD, self.command_field),
+            us(
                 tags::MESSAGE_ID_BEING_RESPONDED_TO,
-                VR::US,
-                PrimitiveValue::from(self.message_id_being_responded_to),
+                self.message_id_being_responded_to,
             ),
-            DataElement::new(
-                tags::COMMAND_DATA_SET_TYPE,
-                VR::US,
-                PrimitiveValue::from(NO_DATA_SET),
-            ),
-            DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(self.status)),
+            us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
+            us(tags::STATUS, self.status),
         ];
         push_uids(
             &mut elements,
@@ -202,33 +166,50 @@ impl Response {
 
     /// Decodes a response; used by tests and the C-STORE SCU.
     pub fn decode(bytes: &[u8]) -> Result<Response, DimseError> {
-        let object =
-            InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-                .map_err(|e| DimseError::Unparsable(e.to_string()))?;
-        let u16_field = |tag: Tag, name: &'static str| {
-            object
-                .get(tag)
-                .and_then(|e| e.to_int::<u16>().ok())
-                .ok_or(DimseError::MissingField(name))
-        };
-        let str_field = |tag: Tag| {
-            object
-                .get(tag)
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-        };
+        let fields = CommandSet::parse(bytes)?;
         Ok(Response {
-            command_field: u16_field(tags::COMMAND_FIELD, "Command Field")?,
-            message_id_being_responded_to: u16_field(
+            command_field: fields.u16(tags::COMMAND_FIELD, "Command Field")?,
+            message_id_being_responded_to: fields.u16(
                 tags::MESSAGE_ID_BEING_RESPONDED_TO,
                 "Message ID Being Responded To",
             )?,
-            affected_sop_class_uid: str_field(tags::AFFECTED_SOP_CLASS_UID),
-            affected_sop_instance_uid: str_field(tags::AFFECTED_SOP_INSTANCE_UID),
-            status: u16_field(tags::STATUS, "Status")?,
-            error_comment: str_field(tags::ERROR_COMMENT),
+            affected_sop_class_uid: fields.text(tags::AFFECTED_SOP_CLASS_UID),
+            affected_sop_instance_uid: fields.text(tags::AFFECTED_SOP_INSTANCE_UID),
+            status: fields.u16(tags::STATUS, "Status")?,
+            error_comment: fields.text(tags::ERROR_COMMENT),
         })
     }
+}
+
+/// A parsed command set, for reading its fields.
+struct CommandSet(InMemDicomObject);
+
+impl CommandSet {
+    fn parse(bytes: &[u8]) -> Result<CommandSet, DimseError> {
+        InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+            .map(CommandSet)
+            .map_err(|e| DimseError::Unparsable(e.to_string()))
+    }
+
+    fn u16(&self, tag: Tag, name: &'static str) -> Result<u16, DimseError> {
+        self.0
+            .get(tag)
+            .and_then(|e| e.to_int::<u16>().ok())
+            .ok_or(DimseError::MissingField(name))
+    }
+
+    /// A text field without its padding.
+    fn text(&self, tag: Tag) -> Option<String> {
+        self.0
+            .get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+    }
+}
+
+/// An unsigned short command element.
+fn us(tag: Tag, value: u16) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::US, PrimitiveValue::from(value))
 }
 
 fn push_uids(
