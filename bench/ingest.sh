@@ -9,14 +9,24 @@
 #     - storescp  (DCMTK, single process, writes files, does NOT fsync), and
 #     - chestnode (release build; fsyncs every instance and its sled index
 #                  before answering success).
-#   Server start-up and shutdown are not timed. Each peer gets a fresh output
-#   or data directory per repetition; repetitions alternate which peer goes
-#   first. A run counts only if storescu exits 0 and the peer holds exactly N
-#   instances afterwards (files in storescp's output dir; `instances_received`
-#   from `chestnode status --json`). The median of R repetitions is reported
-#   as seconds, images/s and MB/s (MB = 1e6 bytes of the N input files).
+#   Server start-up and shutdown are not timed; `sync` runs before each timed
+#   send, and one untimed warm-up send to storescp precedes the repetitions.
+#   Each peer gets a fresh output or data directory per repetition; the order
+#   of the peers rotates from one repetition to the next. A run counts only
+#   if storescu exits 0 and the peer holds exactly N instances afterwards
+#   (files in storescp's output dir; `instances_received` from
+#   `chestnode status --json`). The median of R repetitions is reported as
+#   seconds, images/s and MB/s (MB = 1e6 bytes of the N input files).
 #   storescp is given --max-pdu 65536 to match chestnode's default receive
 #   PDU, so both peers receive the same PDU size.
+#
+#   Nagle: DCMTK 3.6.x leaves Nagle's algorithm on unless the environment
+#   variable TCP_NODELAY=1 is set (or DCMTK was built with
+#   DISABLE_NAGLE_ALGORITHM). With it on, each C-STORE exchange stalls on
+#   delayed ACKs (~40 ms), and storescp's throughput measures that stall
+#   rather than storing. So the main comparison runs storescu and storescp
+#   with TCP_NODELAY=1 (storescu uses it towards chestnode too). A third row,
+#   "storescp, DCMTK defaults", runs both without TCP_NODELAY for reference.
 #
 # How to run (from anywhere; paths are resolved from the repository root)
 #   bash bench/ingest.sh [N]
@@ -28,6 +38,8 @@
 #   dcmdump). Disk: about 2 x N x 6.2 MB in the temp dir.
 
 set -euo pipefail
+set -o errtrace
+trap 'echo "ingest.sh: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 export LC_ALL=C
 unset CHESTNODE_CONFIG # use chestnode's built-in defaults plus the flags below
 
@@ -158,11 +170,19 @@ FILE_BYTES=$(wc -c <"${FILES[0]}")
 # $(...)), so that the EXIT trap sees SERVER_PID; they return seconds in SECS.
 SECS=""
 
+# Environment of the DCMTK processes; each run_* sets it before starting.
+DCMTK_ENV=()
+NODELAY_ENV=(TCP_NODELAY=1)
+DEFAULT_ENV=(-u TCP_NODELAY)
+
 # Sends all files in one storescu process; sets SECS to the elapsed seconds.
 time_storescu() { # AE PORT LOGFILE
     local ae="$1" port="$2" logfile="$3" t0 t1 rc=0
+    # Start with no dirty pages, so that writeback of the input files or of
+    # the previous run's output does not land in this measurement.
+    sync
     t0=$EPOCHREALTIME
-    storescu -aec "$ae" 127.0.0.1 "$port" "${FILES[@]}" >"$logfile" 2>&1 || rc=$?
+    env "${DCMTK_ENV[@]}" storescu -aec "$ae" 127.0.0.1 "$port" "${FILES[@]}" >"$logfile" 2>&1 || rc=$?
     t1=$EPOCHREALTIME
     if ((rc != 0)); then
         tail -n 20 "$logfile" >&2
@@ -171,25 +191,31 @@ time_storescu() { # AE PORT LOGFILE
     SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
-run_storescp() { # REP; sets SECS
-    local rep="$1" port out logfile count
+run_storescp() { # REP nodelay|default; sets SECS
+    local rep="$1" mode="$2" port out logfile count
+    if [[ "$mode" == nodelay ]]; then
+        DCMTK_ENV=("${NODELAY_ENV[@]}")
+    else
+        DCMTK_ENV=("${DEFAULT_ENV[@]}")
+    fi
     port=$(free_port)
-    out="$WORK/storescp-$rep"
-    logfile="$WORK/storescp-$rep.log"
+    out="$WORK/storescp-$mode-$rep"
+    logfile="$WORK/storescp-$mode-$rep.log"
     mkdir -p "$out"
-    storescp --max-pdu 65536 -od "$out" -aet STORESCP "$port" >"$logfile" 2>&1 &
+    env "${DCMTK_ENV[@]}" storescp --max-pdu 65536 -od "$out" -aet STORESCP "$port" >"$logfile" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND=storescp
     wait_ready STORESCP "$port" "$logfile"
-    time_storescu STORESCP "$port" "$WORK/storescu-storescp-$rep.log"
+    time_storescu STORESCP "$port" "$WORK/storescu-storescp-$mode-$rep.log"
     stop_server
     count=$(find "$out" -type f | wc -l)
-    ((count == N)) || die "storescp run $rep: $count files received, expected $N"
+    ((count == N)) || die "storescp ($mode) run $rep: $count files received, expected $N"
     rm -rf "$out"
 }
 
 run_chestnode() { # REP; sets SECS
     local rep="$1" port data logfile count rc=0
+    DCMTK_ENV=("${NODELAY_ENV[@]}")
     port=$(free_port)
     data="$WORK/chestnode-$rep"
     logfile="$WORK/chestnode-$rep.log"
@@ -211,18 +237,33 @@ run_chestnode() { # REP; sets SECS
 }
 
 STORESCP_TIMES=()
+DEFAULT_TIMES=()
 CHESTNODE_TIMES=()
+PEERS=(storescp chestnode storescp-defaults)
+# One untimed send first: the first run after preparing the inputs is
+# consistently slower (cold caches), whichever peer it goes to.
+log "warm-up (not counted): storescp"
+run_storescp 0 nodelay
+log "  warm-up: $SECS s"
 for ((rep = 1; rep <= R; rep++)); do
-    if ((rep % 2 == 1)); then order=(storescp chestnode); else order=(chestnode storescp); fi
-    for peer in "${order[@]}"; do
+    # Rotate the order, so that no peer always runs first or last.
+    for ((k = 0; k < ${#PEERS[@]}; k++)); do
+        peer=${PEERS[(k + rep - 1) % ${#PEERS[@]}]}
         log "repetition $rep/$R: $peer"
-        if [[ "$peer" == storescp ]]; then
-            run_storescp "$rep"
+        case "$peer" in
+        storescp)
+            run_storescp "$rep" nodelay
             STORESCP_TIMES+=("$SECS")
-        else
+            ;;
+        storescp-defaults)
+            run_storescp "$rep" default
+            DEFAULT_TIMES+=("$SECS")
+            ;;
+        chestnode)
             run_chestnode "$rep"
             CHESTNODE_TIMES+=("$SECS")
-        fi
+            ;;
+        esac
         log "  $peer: $SECS s"
     done
 done
@@ -239,6 +280,10 @@ CN_IPS=$(calc %.1f "$N / $CN_MED")
 SCP_MBS=$(calc %.1f "$TOTAL_BYTES / 1e6 / $SCP_MED")
 CN_MBS=$(calc %.1f "$TOTAL_BYTES / 1e6 / $CN_MED")
 RATIO=$(calc %.2f "$SCP_MED / $CN_MED") # = chestnode images/s / storescp images/s
+DEF_MED=$(median "${DEFAULT_TIMES[@]}")
+DEF_IPS=$(calc %.1f "$N / $DEF_MED")
+DEF_MBS=$(calc %.1f "$TOTAL_BYTES / 1e6 / $DEF_MED")
+RATIO_DEF=$(calc %.2f "$DEF_MED / $CN_MED")
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 if [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
@@ -246,22 +291,24 @@ if [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/de
 fi
 CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 FS=$(df -T "$WORK" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
-DCMTK=$(storescu --version | head -1)
+DCMTK=$(storescu --version | awk 'NR == 1') # not head: SIGPIPE + pipefail
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
 REPORT=$(
     cat <<EOF
 # chestnode ingest benchmark, $STAMP
 
-$N images of $(basename "$SOURCE") ($FILE_BYTES bytes each, $TOTAL_BYTES bytes in all),
+$N images of $(basename "$SOURCE") (about $FILE_BYTES bytes each; UIDs differ in length), $TOTAL_BYTES bytes in all,
 one storescu process, one association over 127.0.0.1; median of $R repetitions.
 
 | peer | median s | images/s | MB/s | runs (s) |
 |---|---:|---:|---:|---|
-| storescp (no fsync) | $SCP_MED | $SCP_IPS | $SCP_MBS | ${STORESCP_TIMES[*]} |
-| chestnode (fsync) | $CN_MED | $CN_IPS | $CN_MBS | ${CHESTNODE_TIMES[*]} |
+| storescp (no fsync; TCP_NODELAY=1) | $SCP_MED | $SCP_IPS | $SCP_MBS | ${STORESCP_TIMES[*]} |
+| chestnode (fsync; storescu with TCP_NODELAY=1) | $CN_MED | $CN_IPS | $CN_MBS | ${CHESTNODE_TIMES[*]} |
+| storescp, DCMTK defaults (Nagle on; reference) | $DEF_MED | $DEF_IPS | $DEF_MBS | ${DEFAULT_TIMES[*]} |
 
 chestnode images/s / storescp images/s: **$RATIO**
+(against storescp with DCMTK defaults: $RATIO_DEF)
 
 | | |
 |---|---|
