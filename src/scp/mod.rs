@@ -13,6 +13,7 @@ pub mod association;
 pub mod contexts;
 pub mod dimse;
 pub mod listener;
+pub mod pdu_reader;
 pub mod session;
 
 pub use listener::Listener;

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dicom_ul::association::AsyncAssociation;
 use dicom_ul::association::{Association, AsyncServerAssociation};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 use tokio::net::TcpStream;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::queue::Priority;
 use crate::scp::contexts;
 use crate::scp::dimse::{Command, Response, command_field, status};
+use crate::scp::pdu_reader::{PduError, PduReader, Pdv, Received};
 use crate::store::{Incoming, IncomingMeta, Store, StoreError, Stored, ValidUid};
 
 /// The largest command set we accept. Real ones are a few hundred bytes.
@@ -157,6 +159,11 @@ impl Session<'_> {
         association: &mut AsyncServerAssociation<TcpStream>,
         abort: &CancellationToken,
     ) -> Ending {
+        let mut reader = {
+            let max_pdu_length = association.acceptor_max_pdu_length();
+            let (_, already_read) = association.get_mut();
+            PduReader::new(max_pdu_length, &already_read.split())
+        };
         loop {
             let between_messages =
                 matches!(&self.inbound, Inbound::Command { bytes, .. } if bytes.is_empty());
@@ -166,7 +173,7 @@ impl Session<'_> {
                 self.context.dimse_timeout
             };
             let received = tokio::select! {
-                received = tokio::time::timeout(limit, association.receive()) => received,
+                received = tokio::time::timeout(limit, reader.next(association.inner_stream())) => received,
                 _ = abort.cancelled() => return Ending::Abort("node shutting down".into()),
             };
             let pdu = match received {
@@ -174,18 +181,22 @@ impl Session<'_> {
                 Err(_) => {
                     return Ending::Abort("DIMSE timeout waiting for the rest of a message".into());
                 }
-                Ok(Err(error)) => return classify_receive_error(error),
+                Ok(Err(PduError::Closed)) => {
+                    return Ending::ConnectionLost("peer closed the connection".into());
+                }
+                Ok(Err(PduError::Io(error))) => return Ending::ConnectionLost(error.to_string()),
+                Ok(Err(error)) => return Ending::Abort(error.to_string()),
                 Ok(Ok(pdu)) => pdu,
             };
             match pdu {
-                Pdu::PData { data } => {
-                    for value in data {
+                Received::PData(values) => {
+                    for value in values {
                         if let Err(violation) = self.on_value(association, value).await {
                             return violation;
                         }
                     }
                 }
-                Pdu::ReleaseRQ => {
+                Received::Other(Pdu::ReleaseRQ) => {
                     if !between_messages {
                         tracing::warn!(
                             "release requested in the middle of a message; partial instance discarded"
@@ -194,8 +205,8 @@ impl Session<'_> {
                     let _ = association.send(&Pdu::ReleaseRP).await;
                     return Ending::Released;
                 }
-                Pdu::AbortRQ { .. } => return Ending::PeerAborted,
-                other => {
+                Received::Other(Pdu::AbortRQ { .. }) => return Ending::PeerAborted,
+                Received::Other(other) => {
                     return Ending::Abort(format!("unexpected PDU {}", other.short_description()));
                 }
             }
@@ -206,7 +217,7 @@ impl Session<'_> {
     async fn on_value(
         &mut self,
         association: &mut AsyncServerAssociation<TcpStream>,
-        value: PDataValue,
+        value: Pdv,
     ) -> Result<(), Ending> {
         if !self
             .accepted
@@ -218,8 +229,8 @@ impl Session<'_> {
                 value.presentation_context_id
             )));
         }
-        match (&mut self.inbound, value.value_type) {
-            (Inbound::Command { bytes, context_id }, PDataValueType::Command) => {
+        match (&mut self.inbound, value.is_command) {
+            (Inbound::Command { bytes, context_id }, true) => {
                 if context_id.is_some_and(|id| id != value.presentation_context_id) {
                     return Err(Ending::Abort(
                         "command fragments on different contexts".into(),
@@ -246,7 +257,7 @@ impl Session<'_> {
                 Inbound::DataSet {
                     context_id, sink, ..
                 },
-                PDataValueType::Data,
+                false,
             ) => {
                 if *context_id != value.presentation_context_id {
                     return Err(Ending::Abort(
@@ -254,7 +265,7 @@ impl Session<'_> {
                     ));
                 }
                 if let Sink::Store(incoming) = sink {
-                    let write = tokio::task::block_in_place(|| incoming.write(&value.data));
+                    let write = incoming.write(&value.data);
                     if let Err(error) = write {
                         tracing::warn!(%error, "could not write incoming data set");
                         *sink = Sink::Discard {
@@ -268,10 +279,10 @@ impl Session<'_> {
                 }
                 Ok(())
             }
-            (Inbound::Command { .. }, PDataValueType::Data) => {
+            (Inbound::Command { .. }, false) => {
                 Err(Ending::Abort("data set fragment without a command".into()))
             }
-            (Inbound::DataSet { .. }, PDataValueType::Command) => Err(Ending::Abort(
+            (Inbound::DataSet { .. }, true) => Err(Ending::Abort(
                 "command fragment before the data set was complete".into(),
             )),
         }
@@ -510,16 +521,5 @@ impl Session<'_> {
             Ok(Err(error)) => Err(Ending::ConnectionLost(format!("sending response: {error}"))),
             Err(_) => Err(Ending::Abort("timed out sending a response".into())),
         }
-    }
-}
-
-fn classify_receive_error(error: dicom_ul::association::Error) -> Ending {
-    use dicom_ul::association::Error;
-    match error {
-        Error::ConnectionClosed { .. } => {
-            Ending::ConnectionLost("peer closed the connection".into())
-        }
-        Error::ReceivePdu { .. } => Ending::Abort(format!("malformed PDU: {error}")),
-        other => Ending::ConnectionLost(other.to_string()),
     }
 }

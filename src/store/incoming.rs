@@ -8,7 +8,7 @@
 //! [`Incoming`] deletes the file.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use dicom_object::FileMetaTableBuilder;
@@ -22,8 +22,9 @@ pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.8402267572564720373193373660394
 /// Our Implementation Version Name (at most 16 characters).
 pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("CHESTNODE_", env!("CARGO_PKG_VERSION"));
 
-/// Size of the write buffer in front of the temporary file.
-const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// After this many bytes are written, ask the kernel to start writing them
+/// to disk, so the fsync at the end has little left to wait for.
+const WRITEBACK_CHUNK_BYTES: u64 = 1 << 19;
 
 /// What the C-STORE request told us about the instance before its data.
 #[derive(Debug, Clone)]
@@ -38,9 +39,13 @@ pub struct IncomingMeta {
 /// A temporary file receiving one instance.
 pub struct Incoming {
     pub(crate) meta: IncomingMeta,
-    writer: BufWriter<File>,
+    file: File,
     path: TempPath,
     data_set_bytes: u64,
+    /// File offset up to which writeback has been started.
+    writeback_started: u64,
+    /// Bytes in the file so far (meta header included).
+    file_bytes: u64,
 }
 
 impl Incoming {
@@ -52,7 +57,6 @@ impl Incoming {
             .suffix(".part")
             .tempfile_in(tmp_dir)?
             .into_parts();
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
         let file_meta = FileMetaTableBuilder::new()
             .media_storage_sop_class_uid(meta.sop_class_uid.as_str())
             .media_storage_sop_instance_uid(meta.sop_instance_uid.as_str())
@@ -62,21 +66,31 @@ impl Incoming {
             .source_application_entity_title(meta.calling_ae_title.as_str())
             .build()
             .map_err(io::Error::other)?;
-        writer.write_all(&[0u8; 128])?;
-        writer.write_all(b"DICM")?;
-        file_meta.write(&mut writer).map_err(io::Error::other)?;
+        let mut header = Vec::with_capacity(512);
+        header.extend_from_slice(&[0u8; 128]);
+        header.extend_from_slice(b"DICM");
+        file_meta.write(&mut header).map_err(io::Error::other)?;
+        let mut file = file;
+        file.write_all(&header)?;
         Ok(Incoming {
             meta,
-            writer,
+            file,
             path,
             data_set_bytes: 0,
+            writeback_started: 0,
+            file_bytes: header.len() as u64,
         })
     }
 
     /// Appends data set bytes as received.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.write_all(bytes)?;
+        self.file.write_all(bytes)?;
         self.data_set_bytes += bytes.len() as u64;
+        self.file_bytes += bytes.len() as u64;
+        if self.file_bytes - self.writeback_started >= WRITEBACK_CHUNK_BYTES {
+            start_writeback(&self.file, self.writeback_started, self.file_bytes);
+            self.writeback_started = self.file_bytes;
+        }
         Ok(())
     }
 
@@ -88,12 +102,43 @@ impl Incoming {
         self.data_set_bytes
     }
 
-    /// Flushes and fsyncs the file; returns its path (still temporary) and
-    /// total size.
-    pub(crate) fn finish(self) -> io::Result<(TempPath, IncomingMeta, u64)> {
-        let file = self.writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        let size = file.metadata()?.len();
-        Ok((self.path, self.meta, size))
+    /// Bytes in the file so far, file meta information included.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    /// Where the temporary file is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits until everything written is on disk (fsync).
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// The temporary path (still deleted on drop) and what the command said.
+    pub(crate) fn into_parts(self) -> (TempPath, IncomingMeta) {
+        (self.path, self.meta)
     }
 }
+
+/// Starts (without waiting for) writeback of `start..end` of the file, so
+/// disk writes overlap with receiving the rest of the data set.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, start: u64, end: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain system call on a file descriptor we own; no memory is
+    // passed. Failure only means the final fsync does all the work.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            start as libc::off64_t,
+            (end - start) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _start: u64, _end: u64) {}

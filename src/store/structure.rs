@@ -1,0 +1,347 @@
+//! A structural check of a received data set: walks every element header
+//! and skips every value, proving the data set is complete and well formed
+//! without reading (or holding) its pixel data.
+//!
+//! Parsing a whole 6 MB radiograph back from disk cost as much as the
+//! fsync that makes it durable; the walk costs a few header reads. The
+//! attributes before Pixel Data are still parsed in full by `dicom-object`
+//! (see `Store::commit`); this walk covers the rest, including encapsulated
+//! fragments and anything after Pixel Data. It understands the little-endian
+//! encodings (PS3.5 §7.1); callers parse other transfer syntaxes fully.
+
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+
+/// Tags with special meaning in the encoding (PS3.5 §7.5).
+const ITEM: (u16, u16) = (0xFFFE, 0xE000);
+const ITEM_DELIMITER: (u16, u16) = (0xFFFE, 0xE00D);
+const SEQUENCE_DELIMITER: (u16, u16) = (0xFFFE, 0xE0DD);
+const PIXEL_DATA: (u16, u16) = (0x7FE0, 0x0010);
+const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
+/// Nesting deeper than this is refused rather than followed.
+const MAX_DEPTH: usize = 64;
+
+/// How element headers are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    ExplicitVrLittleEndian,
+    ImplicitVrLittleEndian,
+}
+
+impl Encoding {
+    /// The encoding of a transfer syntax, if the walk understands it:
+    /// implicit VR little endian, or any explicit VR little endian syntax
+    /// that is not deflated (encapsulated ones included).
+    pub fn of_transfer_syntax(uid: &str) -> Option<Encoding> {
+        match uid {
+            "1.2.840.10008.1.2" => Some(Encoding::ImplicitVrLittleEndian),
+            "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => None,
+            "1.2.840.10008.1.2.1" => Some(Encoding::ExplicitVrLittleEndian),
+            uid if uid.starts_with("1.2.840.10008.1.2.") => Some(Encoding::ExplicitVrLittleEndian),
+            _ => None,
+        }
+    }
+}
+
+/// Why the data set is not well formed.
+#[derive(Debug, thiserror::Error)]
+pub enum StructureError {
+    #[error("data set ends inside an element at byte {0}")]
+    Truncated(u64),
+    #[error("unexpected {0:04X},{1:04X} at byte {2}")]
+    Unexpected(u16, u16, u64),
+    #[error("sequences nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+    #[error("reading the data set: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Walks a data set that starts at the reader's current position and runs
+/// to its end.
+pub fn check_data_set<R: Read + Seek>(reader: R, encoding: Encoding) -> Result<(), StructureError> {
+    let mut walker = Walker {
+        input: BufReader::with_capacity(8192, reader),
+        encoding,
+    };
+    walker.elements_until(End::Eof, 0)
+}
+
+/// What ends a list of elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The end of the file (top level).
+    Eof,
+    /// An item delimitation item (an item of undefined length).
+    ItemDelimiter,
+    /// This many bytes (an item of defined length).
+    Bytes(u64),
+}
+
+struct Walker<R> {
+    input: BufReader<R>,
+    encoding: Encoding,
+}
+
+impl<R: Read + Seek> Walker<R> {
+    fn position(&mut self) -> Result<u64, StructureError> {
+        Ok(self.input.stream_position()?)
+    }
+
+    fn at_eof(&mut self) -> Result<bool, StructureError> {
+        Ok(self.input.fill_buf()?.is_empty())
+    }
+
+    fn read<const N: usize>(&mut self) -> Result<[u8; N], StructureError> {
+        let mut bytes = [0u8; N];
+        match self.input.read_exact(&mut bytes) {
+            Ok(()) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(StructureError::Truncated(self.position()?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read_tag(&mut self) -> Result<(u16, u16), StructureError> {
+        let b = self.read::<4>()?;
+        Ok((
+            u16::from_le_bytes([b[0], b[1]]),
+            u16::from_le_bytes([b[2], b[3]]),
+        ))
+    }
+
+    fn read_u32(&mut self) -> Result<u32, StructureError> {
+        Ok(u32::from_le_bytes(self.read::<4>()?))
+    }
+
+    /// Skips `length` value bytes, checking they exist.
+    fn skip(&mut self, length: u64) -> Result<(), StructureError> {
+        let start = self.position()?;
+        let target = start + length;
+        self.input.seek(SeekFrom::Start(target))?;
+        // Seeking past the end succeeds; make sure the bytes were there.
+        if length > 0 {
+            self.input.seek(SeekFrom::Current(-1))?;
+            if self.input.fill_buf()?.is_empty() {
+                return Err(StructureError::Truncated(start));
+            }
+            self.input.seek(SeekFrom::Start(target))?;
+        }
+        Ok(())
+    }
+
+    /// Walks elements until `end`.
+    fn elements_until(&mut self, end: End, depth: usize) -> Result<(), StructureError> {
+        if depth > MAX_DEPTH {
+            return Err(StructureError::TooDeep);
+        }
+        let start = self.position()?;
+        loop {
+            match end {
+                End::Eof if self.at_eof()? => return Ok(()),
+                End::Bytes(length) => {
+                    let consumed = self.position()? - start;
+                    if consumed == length {
+                        return Ok(());
+                    }
+                    if consumed > length {
+                        return Err(StructureError::Truncated(self.position()?));
+                    }
+                }
+                _ => {}
+            }
+            let at = self.position()?;
+            let tag = self.read_tag()?;
+            if tag == ITEM_DELIMITER {
+                self.read_u32()?;
+                return match end {
+                    End::ItemDelimiter => Ok(()),
+                    _ => Err(StructureError::Unexpected(tag.0, tag.1, at)),
+                };
+            }
+            if tag == ITEM || tag == SEQUENCE_DELIMITER {
+                return Err(StructureError::Unexpected(tag.0, tag.1, at));
+            }
+            self.element_value(tag, depth)?;
+        }
+    }
+
+    /// Reads the rest of an element header and walks or skips its value.
+    fn element_value(&mut self, tag: (u16, u16), depth: usize) -> Result<(), StructureError> {
+        let (length, fragments) = match self.encoding {
+            Encoding::ImplicitVrLittleEndian => (self.read_u32()?, tag == PIXEL_DATA),
+            Encoding::ExplicitVrLittleEndian => {
+                let vr = self.read::<2>()?;
+                let length = if has_long_length(&vr) {
+                    self.read::<2>()?;
+                    self.read_u32()?
+                } else {
+                    u32::from(u16::from_le_bytes(self.read::<2>()?))
+                };
+                (length, matches!(&vr, b"OB" | b"OW"))
+            }
+        };
+        if length == UNDEFINED_LENGTH {
+            // A sequence (items of elements) or encapsulated pixel data
+            // (items of raw fragments), up to the sequence delimiter.
+            self.items(depth + 1, fragments)
+        } else {
+            self.skip(u64::from(length))
+        }
+    }
+
+    /// Walks items until a sequence delimitation item. Fragments (of
+    /// encapsulated pixel data) are skipped; other items hold elements.
+    fn items(&mut self, depth: usize, fragments: bool) -> Result<(), StructureError> {
+        if depth > MAX_DEPTH {
+            return Err(StructureError::TooDeep);
+        }
+        loop {
+            let at = self.position()?;
+            let tag = self.read_tag()?;
+            let length = self.read_u32()?;
+            match tag {
+                SEQUENCE_DELIMITER => return Ok(()),
+                ITEM if fragments && length != UNDEFINED_LENGTH => self.skip(u64::from(length))?,
+                ITEM if fragments => return Err(StructureError::Unexpected(tag.0, tag.1, at)),
+                ITEM if length == UNDEFINED_LENGTH => {
+                    self.elements_until(End::ItemDelimiter, depth)?
+                }
+                ITEM => self.elements_until(End::Bytes(u64::from(length)), depth)?,
+                _ => return Err(StructureError::Unexpected(tag.0, tag.1, at)),
+            }
+        }
+    }
+}
+
+/// Explicit VRs with a 2-byte reserved field and a 4-byte length.
+fn has_long_length(vr: &[u8; 2]) -> bool {
+    matches!(
+        vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn explicit(bytes: &[u8]) -> Result<(), StructureError> {
+        check_data_set(
+            Cursor::new(bytes.to_vec()),
+            Encoding::ExplicitVrLittleEndian,
+        )
+    }
+
+    fn element(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend(vr);
+        if has_long_length(vr) {
+            out.extend([0, 0]);
+            out.extend((value.len() as u32).to_le_bytes());
+        } else {
+            out.extend((value.len() as u16).to_le_bytes());
+        }
+        out.extend(value);
+        out
+    }
+
+    fn header(group: u16, element: u16, length: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend(length.to_le_bytes());
+        out
+    }
+
+    /// A data set with a nested undefined-length sequence and encapsulated
+    /// pixel data.
+    fn well_formed() -> Vec<u8> {
+        let mut data = element(0x0008, 0x0018, b"UI", b"1.2.3\0");
+        data.extend([0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0]);
+        data.extend(UNDEFINED_LENGTH.to_le_bytes());
+        data.extend(header(0xFFFE, 0xE000, UNDEFINED_LENGTH));
+        data.extend(element(0x0008, 0x1150, b"UI", b"1.2\0"));
+        data.extend(header(0xFFFE, 0xE00D, 0));
+        data.extend(header(0xFFFE, 0xE0DD, 0));
+        data.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
+        data.extend(UNDEFINED_LENGTH.to_le_bytes());
+        data.extend(header(0xFFFE, 0xE000, 0));
+        data.extend(header(0xFFFE, 0xE000, 4));
+        data.extend([1, 2, 3, 4]);
+        data.extend(header(0xFFFE, 0xE0DD, 0));
+        data
+    }
+
+    #[test]
+    fn accepts_a_well_formed_data_set() {
+        explicit(&well_formed()).unwrap();
+        explicit(&[]).unwrap();
+    }
+
+    #[test]
+    fn refuses_every_truncation() {
+        let data = well_formed();
+        for cut in 1..data.len() {
+            // Cuts on an element boundary at top level are complete data sets.
+            let boundary = [14usize, 62].contains(&cut);
+            let result = explicit(&data[..cut]);
+            assert_eq!(result.is_ok(), boundary, "cut at {cut}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_stray_delimiters_and_bombs() {
+        assert!(explicit(&header(0xFFFE, 0xE0DD, 0)).is_err());
+        let mut deep = Vec::new();
+        for _ in 0..200 {
+            deep.extend([0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0]);
+            deep.extend(UNDEFINED_LENGTH.to_le_bytes());
+            deep.extend(header(0xFFFE, 0xE000, UNDEFINED_LENGTH));
+        }
+        assert!(matches!(explicit(&deep), Err(StructureError::TooDeep)));
+        // A length far beyond the end.
+        assert!(
+            explicit(
+                &element(0x7FE0, 0x0010, b"OW", &[])[..8]
+                    .iter()
+                    .chain(&[0, 0, 0xff, 0xff, 0xff, 0x7f])
+                    .copied()
+                    .collect::<Vec<_>>()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn walks_implicit_vr() {
+        let mut data = header(0x0008, 0x0018, 6);
+        data.extend(b"1.2.3\0");
+        data.extend(header(0x0008, 0x1140, UNDEFINED_LENGTH));
+        data.extend(header(0xFFFE, 0xE000, 8));
+        data.extend(header(0x0008, 0x1150, 0));
+        data.extend(header(0xFFFE, 0xE0DD, 0));
+        check_data_set(Cursor::new(data.clone()), Encoding::ImplicitVrLittleEndian).unwrap();
+        assert!(
+            check_data_set(
+                Cursor::new(data[..data.len() - 3].to_vec()),
+                Encoding::ImplicitVrLittleEndian
+            )
+            .is_err()
+        );
+    }
+}
