@@ -32,6 +32,15 @@ fn data_set_bytes(path: &Path) -> Vec<u8> {
     bytes
 }
 
+fn dx_sop_instance_uid() -> String {
+    let object = open_file(dx_file()).unwrap();
+    object
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches('\0')
+        .to_owned()
+}
+
 fn dx_association(node: &Node) -> RawScu {
     RawScu::connect(
         node.port,
@@ -85,14 +94,25 @@ fn a_malformed_data_set_gets_a_failure_status_and_the_node_keeps_serving() {
         Some("1.2.3.4.5")
     );
 
+    // A complete header but pixel data cut short.
+    let full = data_set_bytes(&dx_file());
+    let uid = dx_sop_instance_uid();
+    let response = scu.store_raw(
+        uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+        &uid,
+        &full[..full.len() - 100],
+        16 * 1024,
+    );
+    assert_eq!(response.status, CANNOT_UNDERSTAND);
+    assert!(
+        response
+            .error_comment
+            .unwrap()
+            .contains("ends inside an element")
+    );
+
     // The same association still works for a good instance.
     let good = data_set_bytes(&dx_file());
-    let uid = open_file(dx_file())
-        .unwrap()
-        .meta()
-        .media_storage_sop_instance_uid()
-        .trim_end_matches('\0')
-        .to_owned();
     let response = scu.store_raw(
         uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
         &uid,
@@ -134,12 +154,7 @@ fn a_data_set_that_contradicts_its_command_is_refused() {
     scu.release();
 
     // Command says CR, data set is DX.
-    let uid = open_file(dx_file())
-        .unwrap()
-        .meta()
-        .media_storage_sop_instance_uid()
-        .trim_end_matches('\0')
-        .to_owned();
+    let uid = dx_sop_instance_uid();
     let mut scu = RawScu::connect(
         node.port,
         "CRAFTER",
