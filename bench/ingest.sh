@@ -17,8 +17,9 @@
 #   (files in storescp's output dir; `instances_received` from
 #   `chestnode status --json`). The median of R repetitions is reported as
 #   seconds, images/s and MB/s (MB = 1e6 bytes of the N input files).
-#   storescp is given --max-pdu 65536 to match chestnode's default receive
-#   PDU, so both peers receive the same PDU size.
+#   Both peers receive PDUs of at most 131072 bytes: DCMTK's largest
+#   (storescp --max-pdu 131072) and chestnode's default max_pdu_length, so
+#   storescu sends the same PDUs to each.
 #
 #   Nagle: DCMTK 3.6.x leaves Nagle's algorithm on unless the environment
 #   variable TCP_NODELAY=1 is set (or DCMTK was built with
@@ -202,7 +203,7 @@ run_storescp() { # REP nodelay|default; sets SECS
     out="$WORK/storescp-$mode-$rep"
     logfile="$WORK/storescp-$mode-$rep.log"
     mkdir -p "$out"
-    env "${DCMTK_ENV[@]}" storescp --max-pdu 65536 -od "$out" -aet STORESCP "$port" >"$logfile" 2>&1 &
+    env "${DCMTK_ENV[@]}" storescp --max-pdu 131072 -od "$out" -aet STORESCP "$port" >"$logfile" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND=storescp
     wait_ready STORESCP "$port" "$logfile"

@@ -69,7 +69,7 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
-            max_pdu_length: 65_536,
+            max_pdu_length: 131_072,
             max_associations: 16,
             association_timeout_secs: 30,
             dimse_timeout_secs: 60,

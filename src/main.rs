@@ -61,7 +61,7 @@ struct ServeArgs {
     /// Associations served at once; more are rejected as transient [default: 16]
     #[arg(long, value_name = "N")]
     max_associations: Option<usize>,
-    /// Maximum PDU length we receive, in bytes [default: 65536]
+    /// Maximum PDU length we receive, in bytes [default: 131072]
     #[arg(long, value_name = "BYTES")]
     max_pdu_length: Option<u32>,
     /// Refuse instances (0xA700) when free disk space is below this [default: 1024]
