@@ -1,0 +1,256 @@
+//! DenseNet-121 (Huang et al., 2017) as torchxrayvision's
+//! `densenet121-res224-all` uses it: one grey input channel, 224×224,
+//! 18 outputs.
+//!
+//! Tensor names are torchvision's (`features.denseblock1.denselayer1.conv1.weight`,
+//! `features.transition1.norm.running_var`, `classifier.bias`, ...), so a
+//! converted state_dict loads as is (see `tools/convert_xrv_densenet.py`).
+//! Batch normalisation is folded at load time into a per-channel scale and
+//! shift: inference needs nothing else from it.
+
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
+
+/// Architecture hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub in_channels: usize,
+    pub num_classes: usize,
+    pub growth_rate: usize,
+    pub block_config: [usize; 4],
+    pub num_init_features: usize,
+    /// Bottleneck width, as a multiple of the growth rate.
+    pub bn_size: usize,
+    pub batch_norm_eps: f64,
+}
+
+impl Config {
+    /// DenseNet-121 with torchxrayvision's input and output.
+    pub fn densenet121_xrv(num_classes: usize) -> Config {
+        Config {
+            in_channels: 1,
+            num_classes,
+            growth_rate: 32,
+            block_config: [6, 12, 24, 16],
+            num_init_features: 64,
+            bn_size: 4,
+            batch_norm_eps: 1e-5,
+        }
+    }
+}
+
+/// Batch normalisation in inference mode, folded to `x * scale + shift`.
+#[derive(Debug, Clone)]
+struct FoldedBatchNorm {
+    scale: Tensor,
+    shift: Tensor,
+}
+
+impl FoldedBatchNorm {
+    fn load(channels: usize, eps: f64, vb: VarBuilder) -> Result<FoldedBatchNorm> {
+        let gamma = vb.get(channels, "weight")?;
+        let beta = vb.get(channels, "bias")?;
+        let mean = vb.get(channels, "running_mean")?;
+        let var = vb.get(channels, "running_var")?;
+        let scale = gamma.div(&(var + eps)?.sqrt()?)?;
+        let shift = beta.sub(&mean.mul(&scale)?)?;
+        Ok(FoldedBatchNorm {
+            scale: scale.reshape((1, channels, 1, 1))?,
+            shift: shift.reshape((1, channels, 1, 1))?,
+        })
+    }
+
+    /// Normalise, then ReLU: every use in DenseNet is followed by one.
+    fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        x.broadcast_mul(&self.scale)?
+            .broadcast_add(&self.shift)?
+            .relu()
+    }
+}
+
+fn conv(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    vb: VarBuilder,
+) -> Result<Conv2d> {
+    let config = Conv2dConfig {
+        padding,
+        stride,
+        ..Default::default()
+    };
+    candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, config, vb)
+}
+
+/// norm1 → relu → 1×1 conv → norm2 → relu → 3×3 conv; its output is
+/// concatenated to its input.
+#[derive(Debug, Clone)]
+struct DenseLayer {
+    norm1: FoldedBatchNorm,
+    conv1: Conv2d,
+    norm2: FoldedBatchNorm,
+    conv2: Conv2d,
+}
+
+impl DenseLayer {
+    fn load(in_channels: usize, config: &Config, vb: VarBuilder) -> Result<DenseLayer> {
+        let bottleneck = config.bn_size * config.growth_rate;
+        let eps = config.batch_norm_eps;
+        Ok(DenseLayer {
+            norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
+            conv1: conv(in_channels, bottleneck, 1, 1, 0, vb.pp("conv1"))?,
+            norm2: FoldedBatchNorm::load(bottleneck, eps, vb.pp("norm2"))?,
+            conv2: conv(bottleneck, config.growth_rate, 3, 1, 1, vb.pp("conv2"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.conv1.forward(&self.norm1.forward_relu(x)?)?;
+        self.conv2.forward(&self.norm2.forward_relu(&y)?)
+    }
+}
+
+/// norm → relu → 1×1 conv halving the channels → 2×2 average pool.
+#[derive(Debug, Clone)]
+struct Transition {
+    norm: FoldedBatchNorm,
+    conv: Conv2d,
+}
+
+impl Transition {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.conv
+            .forward(&self.norm.forward_relu(x)?)?
+            .avg_pool2d(2)
+    }
+}
+
+/// The network, with `forward` returning both the final feature map (for
+/// class activation maps) and the logits.
+#[derive(Debug, Clone)]
+pub struct DenseNet {
+    conv0: Conv2d,
+    norm0: FoldedBatchNorm,
+    blocks: Vec<Vec<DenseLayer>>,
+    transitions: Vec<Transition>,
+    norm5: FoldedBatchNorm,
+    classifier: Linear,
+}
+
+/// What one forward pass yields.
+#[derive(Debug, Clone)]
+pub struct DenseNetOutput {
+    /// After norm5 and ReLU: `[batch, 1024, 7, 7]` for a 224 input.
+    pub feature_map: Tensor,
+    /// `[batch, num_classes]`, before any sigmoid.
+    pub logits: Tensor,
+}
+
+impl DenseNet {
+    pub fn load(config: &Config, vb: VarBuilder) -> Result<DenseNet> {
+        let features = vb.pp("features");
+        let eps = config.batch_norm_eps;
+        let conv0 = conv(
+            config.in_channels,
+            config.num_init_features,
+            7,
+            2,
+            3,
+            features.pp("conv0"),
+        )?;
+        let norm0 = FoldedBatchNorm::load(config.num_init_features, eps, features.pp("norm0"))?;
+        let mut channels = config.num_init_features;
+        let mut blocks = Vec::new();
+        let mut transitions = Vec::new();
+        for (index, &layers) in config.block_config.iter().enumerate() {
+            let block_vb = features.pp(format!("denseblock{}", index + 1));
+            let mut block = Vec::with_capacity(layers);
+            for layer in 0..layers {
+                let in_channels = channels + layer * config.growth_rate;
+                block.push(DenseLayer::load(
+                    in_channels,
+                    config,
+                    block_vb.pp(format!("denselayer{}", layer + 1)),
+                )?);
+            }
+            blocks.push(block);
+            channels += layers * config.growth_rate;
+            if index + 1 < config.block_config.len() {
+                let transition_vb = features.pp(format!("transition{}", index + 1));
+                transitions.push(Transition {
+                    norm: FoldedBatchNorm::load(channels, eps, transition_vb.pp("norm"))?,
+                    conv: conv(channels, channels / 2, 1, 1, 0, transition_vb.pp("conv"))?,
+                });
+                channels /= 2;
+            }
+        }
+        let norm5 = FoldedBatchNorm::load(channels, eps, features.pp("norm5"))?;
+        let classifier = candle_nn::linear(channels, config.num_classes, vb.pp("classifier"))?;
+        Ok(DenseNet {
+            conv0,
+            norm0,
+            blocks,
+            transitions,
+            norm5,
+            classifier,
+        })
+    }
+
+    pub fn forward(&self, input: &Tensor) -> Result<DenseNetOutput> {
+        let x = self.norm0.forward_relu(&self.conv0.forward(input)?)?;
+        // 3×3/2 max pool with padding 1. The input is post-ReLU (≥ 0), so
+        // zero padding gives the same maxima as the usual -∞ padding.
+        let mut x = x
+            .pad_with_zeros(D::Minus2, 1, 1)?
+            .pad_with_zeros(D::Minus1, 1, 1)?
+            .max_pool2d_with_stride(3, 2)?;
+        for (index, block) in self.blocks.iter().enumerate() {
+            let mut parts = vec![x];
+            for layer in block {
+                let input = if parts.len() == 1 {
+                    parts[0].clone()
+                } else {
+                    Tensor::cat(&parts, 1)?
+                };
+                parts = vec![input.clone(), layer.forward(&input)?];
+            }
+            x = Tensor::cat(&parts, 1)?;
+            if let Some(transition) = self.transitions.get(index) {
+                x = transition.forward(&x)?;
+            }
+        }
+        let feature_map = self.norm5.forward_relu(&x)?;
+        let pooled = feature_map.mean(D::Minus1)?.mean(D::Minus1)?;
+        let logits = self.classifier.forward(&pooled)?;
+        Ok(DenseNetOutput {
+            feature_map,
+            logits,
+        })
+    }
+
+    /// Classifier weights `[num_classes, channels]`, for class activation maps.
+    pub fn classifier_weight(&self) -> &Tensor {
+        self.classifier.weight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::seeded::SeededBackend;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn forward_gives_feature_map_and_logits_of_the_right_shapes() {
+        let config = Config::densenet121_xrv(18);
+        let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, Device::Cpu);
+        let model = DenseNet::load(&config, vb).unwrap();
+        let input = Tensor::zeros((1, 1, 64, 64), DType::F32, &Device::Cpu).unwrap();
+        let output = model.forward(&input).unwrap();
+        assert_eq!(output.feature_map.dims(), &[1, 1024, 2, 2]);
+        assert_eq!(output.logits.dims(), &[1, 18]);
+        assert_eq!(model.classifier_weight().dims(), &[18, 1024]);
+    }
+}
