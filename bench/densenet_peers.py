@@ -18,7 +18,10 @@ What is measured
       sequential execution.
   Each peer: WARMUP untimed runs, then RUNS timed runs (time.perf_counter
   around each call). Reported: median and p90 (nearest rank:
-  the ceil(0.9*RUNS)-th smallest), min and mean, in milliseconds.
+  the ceil(0.9*RUNS)-th smallest), min and mean, in milliseconds, and
+  "other CPU s": CPU seconds that other processes used during the timed runs
+  (from /proc/stat, over the timed wall time); well above 0 means the
+  machine was not quiet and the numbers are contaminated.
   ONNX Runtime's output must match PyTorch's within 1e-4 (max abs diff),
   or the script exits 1.
 
@@ -45,7 +48,8 @@ THREADS = 2
 TOLERANCE = 1e-4
 
 
-def summarise(samples_s):
+def summarise(timed):
+    samples_s, other_cpu_s = timed
     ms = sorted(s * 1000.0 for s in samples_s)
     p90 = ms[max(0, math.ceil(0.9 * len(ms)) - 1)]
     return {
@@ -55,18 +59,40 @@ def summarise(samples_s):
         "min_ms": ms[0],
         "mean_ms": statistics.fmean(ms),
         "samples_ms": ms,
+        "other_processes_cpu_s": round(other_cpu_s, 3),
+        "wall_s": round(sum(samples_s), 3),
     }
 
 
+def busy_cpu_seconds():
+    """CPU seconds spent busy by the whole machine (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
 def time_calls(fn, warmup, runs):
+    """Timed samples (s) and the CPU seconds other processes used meanwhile
+    (a contamination indicator: ~0 on a quiet machine)."""
     for _ in range(warmup):
         fn()
     out = []
+    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
-    return out
+    other = (busy_cpu_seconds() - busy0) - (own_cpu_seconds() - own0)
+    return out, max(0.0, other)
 
 
 def cpu_model():
@@ -167,10 +193,11 @@ def main() -> int:
     print(f"DenseNet-121 (xrv, deterministic weights) 224x224 batch 1, {THREADS} threads, "
           f"{args.warmup} warm-up + {args.runs} runs; {result['cpu']}, "
           f"load average at start {load_before[0]:.2f}")
-    print(f"{'peer':<24}{'median ms':>11}{'p90 ms':>10}{'min ms':>10}{'mean ms':>10}")
+    print(f"{'peer':<24}{'median ms':>11}{'p90 ms':>10}{'min ms':>10}{'mean ms':>10}{'other CPU s':>13}")
     for name, label in [("pytorch", f"PyTorch {torch.__version__}"), ("onnxruntime", f"ONNX Runtime {ort.__version__}")]:
         s = result["peers"][name]
-        print(f"{label:<24}{s['median_ms']:>11.1f}{s['p90_ms']:>10.1f}{s['min_ms']:>10.1f}{s['mean_ms']:>10.1f}")
+        print(f"{label:<24}{s['median_ms']:>11.1f}{s['p90_ms']:>10.1f}{s['min_ms']:>10.1f}{s['mean_ms']:>10.1f}"
+              f"{s['other_processes_cpu_s']:>9.2f}/{s['wall_s']:.2f}")
     print(f"ORT vs PyTorch logits: max abs diff {diff:.3g} ({'ok' if diff <= TOLERANCE else 'FAIL'}, tolerance {TOLERANCE})")
 
     if args.json:
