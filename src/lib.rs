@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod db;
+pub mod findings;
 pub mod incidents;
 pub mod model;
 pub mod node;
