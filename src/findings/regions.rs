@@ -45,7 +45,7 @@ pub fn region_from_evidence(
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))?;
-    if !(peak > 0.0) {
+    if peak.is_nan() || peak <= 0.0 {
         return None;
     }
     let inside: Vec<bool> = values
