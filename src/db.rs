@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::incidents::IncidentLog;
-use crate::queue::{JOBS_TREE, JobQueue};
+use std::sync::Arc;
+
+use crate::queue::{JOBS_TREE, JobQueue, RESULTS_TREE, WorkSignal};
 
 /// Name of the sled tree holding one record per stored instance.
 pub const INSTANCES_TREE: &str = "instances";
@@ -21,7 +23,10 @@ pub struct Database {
     pub db: sled::Db,
     pub instances: sled::Tree,
     pub jobs: sled::Tree,
+    pub results: sled::Tree,
     pub incidents: IncidentLog,
+    /// Wakes analysis workers when a job is created.
+    pub work_available: Arc<WorkSignal>,
 }
 
 impl Database {
@@ -39,13 +44,19 @@ impl Database {
         Ok(Database {
             instances: db.open_tree(INSTANCES_TREE)?,
             jobs: db.open_tree(JOBS_TREE)?,
+            results: db.open_tree(RESULTS_TREE)?,
+            work_available: Arc::new(WorkSignal::default()),
             incidents: IncidentLog::open(&db)?,
             db,
         })
     }
 
     pub fn queue(&self) -> JobQueue {
-        JobQueue::new(self.jobs.clone())
+        JobQueue::new(
+            self.jobs.clone(),
+            self.results.clone(),
+            self.work_available.clone(),
+        )
     }
 
     /// Forces everything written so far to disk.

@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 pub enum JobState {
     /// Stored durably and waiting for the analysis worker.
     Pending,
+    /// A worker is analysing it (back to pending if the node stops first).
+    Analysing,
+    /// Analysed; the findings are in the results tree.
+    Analysed,
+    /// Deliberately not analysed, e.g. a lateral view or a CT slice.
+    NotAnalysed { reason: String },
+    /// Analysis failed on every attempt.
+    Failed { reason: String },
 }
 
 impl JobState {
@@ -17,12 +25,16 @@ impl JobState {
     pub fn label(&self) -> &'static str {
         match self {
             JobState::Pending => "pending",
+            JobState::Analysing => "analysing",
+            JobState::Analysed => "analysed",
+            JobState::NotAnalysed { .. } => "not-analysed",
+            JobState::Failed { .. } => "failed",
         }
     }
 }
 
 /// How urgently the sender asked for this instance (C-STORE Priority).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Priority {
     Low,

@@ -207,7 +207,10 @@ impl Store {
         let indexed = index::insert_with_job(&self.db, record, meta.priority);
         tracing::debug!(?durable, ?renamed, total = ?started.elapsed(), "commit timings");
         match indexed {
-            Ok(Indexed::New(record)) => Ok(Stored::New(record)),
+            Ok(Indexed::New(record)) => {
+                self.db.work_available.notify();
+                Ok(Stored::New(record))
+            }
             Ok(Indexed::Duplicate(record)) => Ok(Stored::Duplicate(record)),
             Err(error) => {
                 // Not indexed means not received: take the file back out so
