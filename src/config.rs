@@ -21,6 +21,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub access: AccessConfig,
     pub storage: StorageConfig,
+    pub analysis: AnalysisConfig,
 }
 
 /// Who this node is and where it keeps its data.
@@ -128,6 +129,25 @@ impl Default for StorageConfig {
     }
 }
 
+/// The analysis engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Model manifest (`weights/*.toml`). Empty: the built-in default model.
+    pub model: Option<PathBuf>,
+    /// `cpu`, or `cuda` for a build with the `cuda` feature.
+    pub device: String,
+    /// Images analysed at once. One is right for a CPU: a single forward
+    /// pass already uses every core.
+    pub workers: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig { model: None, device: "cpu".into(), workers: 1 }
+    }
+}
+
 impl Config {
     /// Reads a TOML file. Unknown keys are errors, so a typo cannot silently
     /// leave a default in force.
@@ -147,6 +167,12 @@ impl Config {
         let n = &self.network;
         if !(4096..=16_777_216).contains(&n.max_pdu_length) {
             bail!("network.max_pdu_length must be between 4096 and 16777216");
+        }
+        if self.analysis.workers == 0 {
+            bail!("analysis.workers must be at least 1");
+        }
+        if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
+            bail!("analysis.device must be \"cpu\" or \"cuda\"");
         }
         if n.max_associations == 0 {
             bail!("network.max_associations must be at least 1");
