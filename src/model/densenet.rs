@@ -137,6 +137,7 @@ pub struct DenseNet {
     transitions: Vec<Transition>,
     norm5: FoldedBatchNorm,
     classifier: Linear,
+    growth_rate: usize,
 }
 
 /// What one forward pass yields.
@@ -195,6 +196,7 @@ impl DenseNet {
             transitions,
             norm5,
             classifier,
+            growth_rate: config.growth_rate,
         })
     }
 
@@ -207,16 +209,7 @@ impl DenseNet {
             .pad_with_zeros(D::Minus1, 1, 1)?
             .max_pool2d_with_stride(3, 2)?;
         for (index, block) in self.blocks.iter().enumerate() {
-            let mut parts = vec![x];
-            for layer in block {
-                let input = if parts.len() == 1 {
-                    parts[0].clone()
-                } else {
-                    Tensor::cat(&parts, 1)?
-                };
-                parts = vec![input.clone(), layer.forward(&input)?];
-            }
-            x = Tensor::cat(&parts, 1)?;
+            x = self.dense_block(block, &x)?;
             if let Some(transition) = self.transitions.get(index) {
                 x = transition.forward(&x)?;
             }
@@ -228,6 +221,22 @@ impl DenseNet {
             feature_map,
             logits,
         })
+    }
+
+    /// Runs a dense block. Every layer reads all channels so far and adds
+    /// `growth_rate` more; they are written into one buffer allocated for
+    /// the block's final width, so no layer copies the ones before it.
+    fn dense_block(&self, block: &[DenseLayer], x: &Tensor) -> Result<Tensor> {
+        let (batch, mut channels, height, width) = x.dims4()?;
+        let total = channels + block.len() * self.growth_rate;
+        let buffer = Tensor::zeros((batch, total, height, width), x.dtype(), x.device())?;
+        buffer.slice_set(&x.contiguous()?, 1, 0)?;
+        for layer in block {
+            let new = layer.forward(&buffer.narrow(1, 0, channels)?)?;
+            buffer.slice_set(&new.contiguous()?, 1, channels)?;
+            channels += self.growth_rate;
+        }
+        Ok(buffer)
     }
 
     /// Classifier weights `[num_classes, channels]`, for class activation maps.
