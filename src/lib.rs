@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod db;
+pub mod imaging;
 pub mod incidents;
 pub mod node;
 pub mod queue;
