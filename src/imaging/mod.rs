@@ -20,11 +20,17 @@
 //! (reading that pipeline's parameters from the data set), `radiograph`
 //! (the two joined, plus pixel spacing), `gating` and `resize`.
 
+mod attributes;
+mod decode;
+mod greyscale_attributes;
 mod lut;
+mod radiograph;
 
+pub use decode::{Photometric, SampleLayout, StoredFrame, decode_first_frame};
 pub use lut::{
     GreyscalePipeline, LookupTable, ModalityLut, PixelPadding, Voi, VoiFunction, Window,
 };
+pub use radiograph::{Radiograph, load_radiograph};
 
 /// Why an image could not be turned into grey levels or a model input.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +60,13 @@ pub enum ImagingError {
     /// An attribute holds a value we cannot work with.
     #[error("attribute {name} is invalid: {reason}")]
     InvalidAttribute { name: &'static str, reason: String },
+    /// The codec failed, or the transfer syntax has no decoder.
+    #[error("cannot decode pixel data in transfer syntax {transfer_syntax}: {source}")]
+    Decode {
+        transfer_syntax: String,
+        #[source]
+        source: dicom_pixeldata::Error,
+    },
     /// The decoder returned fewer bytes than the frame needs.
     #[error("decoded frame has {actual} bytes, {expected} expected")]
     ShortFrame { expected: usize, actual: usize },
