@@ -1,8 +1,9 @@
 //! Decoding the first frame of an image into its stored pixel values.
 //!
 //! `dicom-pixeldata` turns any transfer syntax we accept (native, deflated,
-//! RLE, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000) into native
-//! little-endian samples of Bits Allocated each. What a sample *means* is
+//! RLE, JPEG baseline/lossless, JPEG-LS, JPEG 2000) into native
+//! little-endian samples of Bits Allocated each; JPEG Extended, which it
+//! cannot read at 12 bits, goes through `jpeg_extended` instead. What a sample *means* is
 //! then ours to read: the stored value occupies Bits Stored bits ending at
 //! High Bit, the bits around it may hold anything (old overlays, garbage),
 //! and with Pixel Representation 1 it is two's complement at Bits Stored
@@ -21,6 +22,7 @@ use dicom_pixeldata::PixelDecoder;
 
 use super::ImagingError;
 use super::attributes::{first_int, text};
+use super::jpeg_extended;
 
 /// How a greyscale image is meant to be displayed (PS3.3 C.7.6.3.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +113,20 @@ impl SampleLayout {
         }
     }
 
+    /// The stored value for a sample from a lossy codec that works at a
+    /// higher precision than Bits Stored (10-bit data in 12-bit JPEG):
+    /// overshoot past the largest value is clipped, where masking would
+    /// wrap a white pixel to black. Signed data keeps its bit pattern.
+    #[inline]
+    pub fn decoded_lossy_value(self, sample: u16) -> i32 {
+        if self.signed {
+            self.stored_value(u32::from(sample))
+        } else {
+            let (_, max) = self.value_range();
+            i64::from(sample).min(max) as i32
+        }
+    }
+
     /// The smallest and largest stored values this layout can hold.
     pub fn value_range(self) -> (i64, i64) {
         let bits = u32::from(self.bits_stored);
@@ -178,13 +194,21 @@ pub fn decode_first_frame(object: &DefaultDicomObject) -> Result<StoredFrame, Im
         });
     }
 
-    let decoded = object
-        .decode_pixel_data_frame(0)
-        .map_err(|source| ImagingError::Decode {
-            transfer_syntax: object.meta().transfer_syntax().to_owned(),
-            source,
-        })?;
-    let values = stored_values(decoded.data(), layout, rows as usize * columns as usize)?;
+    let transfer_syntax = object.meta().transfer_syntax();
+    let values = if transfer_syntax == jpeg_extended::JPEG_EXTENDED_UID {
+        jpeg_extended::decode_first_frame(object, rows, columns)?
+            .into_iter()
+            .map(|sample| layout.decoded_lossy_value(sample))
+            .collect()
+    } else {
+        let decoded = object
+            .decode_pixel_data_frame(0)
+            .map_err(|source| ImagingError::Decode {
+                transfer_syntax: transfer_syntax.to_owned(),
+                source,
+            })?;
+        stored_values(decoded.data(), layout, rows as usize * columns as usize)?
+    };
     Ok(StoredFrame {
         rows,
         columns,
@@ -261,6 +285,16 @@ mod tests {
         assert_eq!(signed8.stored_value(0x80), -128);
         let signed32 = layout(32, 32, 31, true);
         assert_eq!(signed32.stored_value(0xFFFF_FFFE), -2);
+    }
+
+    #[test]
+    fn lossy_overshoot_is_clipped_not_wrapped() {
+        let ten = layout(16, 10, 9, false);
+        assert_eq!(ten.decoded_lossy_value(1020), 1020);
+        assert_eq!(ten.decoded_lossy_value(1024), 1023);
+        assert_eq!(ten.decoded_lossy_value(4095), 1023);
+        let signed12 = layout(16, 12, 11, true);
+        assert_eq!(signed12.decoded_lossy_value(0xFFF), -1);
     }
 
     #[test]

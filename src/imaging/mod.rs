@@ -15,14 +15,16 @@
 //!    [`InputGeometry`] that maps model coordinates back onto the original
 //!    pixel grid, where findings must be reported.
 //!
-//! Each step is its own file: `decode` (stored values out of the pixel data),
-//! `lut` (the greyscale pipeline, pure arithmetic), `greyscale_attributes`
+//! Each step is its own file: `decode` (stored values out of the pixel data,
+//! with `jpeg_extended` for the 12-bit lossy JPEG `dicom-pixeldata` cannot
+//! read), `lut` (the greyscale pipeline, pure arithmetic), `greyscale_attributes`
 //! (reading that pipeline's parameters from the data set), `radiograph`
 //! (the two joined, plus pixel spacing), `gating` and `resize`.
 
 mod attributes;
 mod decode;
 mod greyscale_attributes;
+mod jpeg_extended;
 mod lut;
 mod radiograph;
 
@@ -67,6 +69,10 @@ pub enum ImagingError {
         #[source]
         source: dicom_pixeldata::Error,
     },
+    /// A codec we call ourselves (rather than through `dicom-pixeldata`)
+    /// failed.
+    #[error("{codec} cannot decode the pixel data: {reason}")]
+    Codec { codec: &'static str, reason: String },
     /// The decoder returned fewer bytes than the frame needs.
     #[error("decoded frame has {actual} bytes, {expected} expected")]
     ShortFrame { expected: usize, actual: usize },
