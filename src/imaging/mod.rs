@@ -23,12 +23,14 @@
 
 mod attributes;
 mod decode;
+mod gating;
 mod greyscale_attributes;
 mod jpeg_extended;
 mod lut;
 mod radiograph;
 
 pub use decode::{Photometric, SampleLayout, StoredFrame, decode_first_frame};
+pub use gating::{Gate, gate};
 pub use lut::{
     GreyscalePipeline, LookupTable, ModalityLut, PixelPadding, Voi, VoiFunction, Window,
 };
