@@ -28,6 +28,7 @@ mod greyscale_attributes;
 mod jpeg_extended;
 mod lut;
 mod radiograph;
+mod resize;
 
 pub use decode::{Photometric, SampleLayout, StoredFrame, decode_first_frame};
 pub use gating::{Gate, gate};
@@ -35,6 +36,7 @@ pub use lut::{
     GreyscalePipeline, LookupTable, ModalityLut, PixelPadding, Voi, VoiFunction, Window,
 };
 pub use radiograph::{Radiograph, load_radiograph};
+pub use resize::{InputGeometry, Normalisation, model_input};
 
 /// Why an image could not be turned into grey levels or a model input.
 #[derive(Debug, thiserror::Error)]
