@@ -13,6 +13,7 @@
 pub mod config;
 pub mod db;
 pub mod findings;
+pub mod imaging;
 pub mod incidents;
 pub mod model;
 pub mod node;
