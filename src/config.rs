@@ -144,7 +144,11 @@ pub struct AnalysisConfig {
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        AnalysisConfig { model: None, device: "cpu".into(), workers: 1 }
+        AnalysisConfig {
+            model: None,
+            device: "cpu".into(),
+            workers: 1,
+        }
     }
 }
 

@@ -4,12 +4,15 @@
 //! Modules follow one image through the node, in data-flow order:
 //!
 //! ```text
-//! modality --C-STORE--> scp --> store (files + sled index) --> queue
+//! modality --C-STORE--> scp --> store (files + sled index) --> queue (sled)
+//!        --> worker: analysis = imaging (decode, preprocess) -> model (candle) -> findings
 //! ```
 //!
 //! `node` wires the stages together for `chestnode serve`; `status` reads
-//! them back for `chestnode status`.
+//! them back for `chestnode status`; `analysis` also serves
+//! `chestnode analyze` on plain files.
 
+pub mod analysis;
 pub mod config;
 pub mod db;
 pub mod findings;
@@ -21,3 +24,4 @@ pub mod queue;
 pub mod scp;
 pub mod status;
 pub mod store;
+pub mod worker;

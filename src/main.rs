@@ -32,6 +32,11 @@ enum Command {
     /// Works whether or not the server is running: a running server answers
     /// over its control socket, otherwise the index is read directly.
     Status(StatusArgs),
+    /// Analyse DICOM files without a server and print the findings.
+    ///
+    /// Runs the same gating, decoding, preprocessing, model and findings as
+    /// the server's workers; nothing is stored or sent.
+    Analyze(AnalyzeArgs),
 }
 
 /// Where the configuration comes from; shared by every subcommand.
@@ -91,6 +96,25 @@ struct ServeArgs {
 struct StatusArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Part-10 DICOM files to analyse.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// TOML configuration file (its [analysis] section is used).
+    #[arg(short, long, value_name = "FILE", env = "CHESTNODE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Model manifest [default: the configured or built-in model]
+    #[arg(long, value_name = "MANIFEST")]
+    model: Option<PathBuf>,
+    /// cpu or cuda [default: cpu]
+    #[arg(long)]
+    device: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -162,6 +186,7 @@ fn main() -> anyhow::Result<()> {
             let config = args.into_config()?;
             runtime.block_on(chestnode::node::serve(config))
         }
+        Command::Analyze(args) => analyze(args),
         Command::Status(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::read_status(&config.node.data_dir))?;
@@ -173,4 +198,46 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `chestnode analyze`: one result per file; exits non-zero if any file
+/// could not be analysed (gated-out images are not errors).
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    set(&mut config.analysis.model, args.model.map(Some));
+    set(&mut config.analysis.device, args.device);
+    let device = chestnode::model::device_by_name(&config.analysis.device)?;
+    let model = chestnode::model::Model::from_config(config.analysis.model.as_deref(), &device)?;
+    let mut failures = 0;
+    let mut results = Vec::new();
+    for file in &args.files {
+        let outcome = chestnode::analysis::analyse_file(&model, file);
+        if outcome.is_err() {
+            failures += 1;
+        }
+        if args.json {
+            results.push(match outcome {
+                Ok(outcome) => serde_json::json!({ "file": file, "result": outcome }),
+                Err(error) => serde_json::json!({ "file": file, "error": error.to_string() }),
+            });
+        } else {
+            print!(
+                "{}",
+                chestnode::analysis::render_text(file, &model, &outcome)
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    if failures > 0 {
+        anyhow::bail!(
+            "{failures} of {} files could not be analysed",
+            args.files.len()
+        );
+    }
+    Ok(())
 }

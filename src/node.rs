@@ -1,5 +1,6 @@
-//! `chestnode serve`: opens the store, starts the SCP and the control
-//! socket, and shuts everything down in order on SIGTERM or Ctrl-C.
+//! `chestnode serve`: opens the store, loads the model, starts the analysis
+//! workers, the SCP and the control socket, and shuts everything down in
+//! order on SIGTERM or Ctrl-C.
 //!
 //! Shutdown order matters for "nothing acknowledged is lost": stop
 //! accepting, let in-flight associations finish (bounded by
@@ -14,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::model::Model;
 use crate::scp::{Listener, SessionContext};
 use crate::status::serve_control_socket;
 use crate::store::Store;
+use crate::worker::WorkerPool;
 
 /// After aborting, how long sessions get to close their sockets.
 const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -31,6 +34,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("opening the store")??;
     let store = Arc::new(store);
+
+    // The model loads before the port opens: a bad manifest, hash or
+    // tensor stops the node here, not at the first image.
+    let device = crate::model::device_by_name(&config.analysis.device)?;
+    let model_path = config.analysis.model.clone();
+    let model =
+        tokio::task::spawn_blocking(move || Model::from_config(model_path.as_deref(), &device))
+            .await
+            .context("loading the model")??;
+    announce_model(&model);
+    let workers = WorkerPool::start(
+        config.analysis.workers,
+        store.database().clone(),
+        store.data_dir().to_path_buf(),
+        Arc::new(model),
+    )?;
 
     let tcp = TcpListener::bind(config.listen_addr())
         .await
@@ -76,10 +95,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "control socket task failed"),
         Ok(Ok(())) => {}
     }
+    tokio::task::spawn_blocking(move || workers.stop()).await?;
     let flush_store = store.clone();
     tokio::task::spawn_blocking(move || flush_store.database().flush()).await??;
     tracing::info!("chestnode stopped; index flushed");
     Ok(())
+}
+
+/// Says which model runs, loudly when it is the untrained placeholder.
+fn announce_model(model: &Model) {
+    let info = &model.manifest.model;
+    if model.is_placeholder() {
+        tracing::warn!(
+            "no trained model configured: using an UNTRAINED PLACEHOLDER whose findings are meaningless \
+             (set analysis.model to a manifest in weights/)"
+        );
+    }
+    tracing::info!(
+        model = %info.name,
+        version = %info.version,
+        architecture = %info.architecture,
+        research_use_only = info.research_use_only,
+        "model loaded"
+    );
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).

@@ -55,6 +55,19 @@ impl Category {
         }
     }
 
+    /// Stable identifier, as used in JSON and as a model label name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Category::NoduleMass => "nodule-mass",
+            Category::Consolidation => "consolidation",
+            Category::Tuberculosis => "tuberculosis",
+            Category::MediastinalMass => "mediastinal-mass",
+            Category::Emphysema => "emphysema",
+            Category::AnyAbnormality => "any-abnormality",
+            Category::Normal => "normal",
+        }
+    }
+
     /// Whether positive findings of this category get a region.
     pub fn is_localised(self) -> bool {
         !matches!(self, Category::AnyAbnormality | Category::Normal)

@@ -6,7 +6,8 @@
 //! confident nonsense. The gate lets through
 //!
 //! - Modality CR or DX,
-//! - Body Part Examined CHEST, or absent (many sites leave it empty),
+//! - Body Part Examined CHEST (the defined term) or THORAX (which several
+//!   vendors send for the same film), or absent (many sites leave it empty),
 //! - View Position PA or AP, or absent,
 //!
 //! and gives everything else a reason a person can read in `chestnode
@@ -32,7 +33,8 @@ pub enum Gate {
 const RADIOGRAPH_MODALITIES: [&str; 2] = ["CR", "DX"];
 /// View positions of a frontal chest film.
 const FRONTAL_VIEW_POSITIONS: [&str; 2] = ["PA", "AP"];
-const CHEST: &str = "CHEST";
+/// Body Part Examined values of a chest film.
+const CHEST_BODY_PARTS: [&str; 2] = ["CHEST", "THORAX"];
 
 /// Decides whether `object` is analysed.
 pub fn gate(object: &DefaultDicomObject) -> Gate {
@@ -50,7 +52,7 @@ fn gate_data_set(object: &InMemDicomObject) -> Gate {
         None => return not_analysed("modality is absent, so not known to be a radiograph".into()),
     }
     match upper_text(object, tags::BODY_PART_EXAMINED) {
-        Some(body_part) if body_part != CHEST => {
+        Some(body_part) if !CHEST_BODY_PARTS.contains(&body_part.as_str()) => {
             return not_analysed(format!("body part {body_part} is not CHEST"));
         }
         _ => {}

@@ -135,6 +135,22 @@ impl Model {
         Self::build(manifest, vb, &Device::Cpu)
     }
 
+    /// The model a configuration asks for: the manifest at `manifest`, or
+    /// the built-in default. Until trained default weights ship in
+    /// `weights/`, the default is the untrained [`Model::placeholder`].
+    pub fn from_config(manifest: Option<&Path>, device: &Device) -> anyhow::Result<Model> {
+        match manifest {
+            Some(path) => Model::load(path, device),
+            None => {
+                let labels: Vec<&str> = crate::findings::Category::ALL
+                    .iter()
+                    .map(|c| c.key())
+                    .collect();
+                Model::placeholder(&labels)
+            }
+        }
+    }
+
     /// Whether this is the untrained placeholder.
     pub fn is_placeholder(&self) -> bool {
         self.manifest.model.weights.as_os_str() == "(generated)"

@@ -1,0 +1,159 @@
+//! The analysis worker pool: plain threads that take pending jobs from the
+//! queue, analyse their images and record the outcome.
+//!
+//! Inference is CPU-bound and blocking, so it never runs on the async
+//! runtime; the pool is bounded (`analysis.workers`, 1 by default, since
+//! candle already spreads one forward pass over every core). A panic in a
+//! decoder or model is caught and counted as a failed attempt, so one bad
+//! image cannot take a worker down; failed attempts are retried a bounded
+//! number of times (`queue::MAX_ATTEMPTS`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::analysis::{Outcome, analyse_file};
+use crate::db::Database;
+use crate::model::Model;
+use crate::queue::{Job, JobState};
+use crate::store::index;
+
+/// How long an idle worker sleeps before looking again without a signal.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// Running workers.
+pub struct WorkerPool {
+    stop: Arc<AtomicBool>,
+    db: Database,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Requeues jobs a previous run left in `analysing`, then starts
+    /// `workers` threads.
+    pub fn start(
+        workers: usize,
+        db: Database,
+        data_dir: PathBuf,
+        model: Arc<Model>,
+    ) -> anyhow::Result<WorkerPool> {
+        let requeued = db.queue().requeue_interrupted()?;
+        if requeued > 0 {
+            tracing::warn!(
+                jobs = requeued,
+                "resuming analyses interrupted by the last shutdown"
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..workers)
+            .map(|index| {
+                let (stop, db, data_dir, model) =
+                    (stop.clone(), db.clone(), data_dir.clone(), model.clone());
+                std::thread::Builder::new()
+                    .name(format!("analysis-{index}"))
+                    .spawn(move || run_worker(&stop, &db, &data_dir, &model))
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        Ok(WorkerPool { stop, db, handles })
+    }
+
+    /// Lets each worker finish its current image, then stops them.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.db.work_available.notify();
+        for handle in self.handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run_worker(stop: &AtomicBool, db: &Database, data_dir: &std::path::Path, model: &Model) {
+    let queue = db.queue();
+    let mut seen = queue.signal().generation();
+    while !stop.load(Ordering::SeqCst) {
+        match queue.claim_next() {
+            Ok(Some(job)) => process(db, data_dir, model, &job),
+            Ok(None) => seen = queue.signal().wait(seen, IDLE_POLL),
+            Err(error) => {
+                tracing::error!(%error, "cannot read the job queue");
+                std::thread::sleep(IDLE_POLL);
+            }
+        }
+    }
+}
+
+/// Analyses one claimed job and records what happened.
+fn process(db: &Database, data_dir: &std::path::Path, model: &Model, job: &Job) {
+    let queue = db.queue();
+    let record = match index::find(db, &job.sop_instance_uid) {
+        Ok(Some(record)) => record,
+        other => {
+            let reason = match other {
+                Err(error) => format!("index lookup failed: {error:#}"),
+                _ => "no instance record for this job".to_owned(),
+            };
+            fail(db, job, &reason);
+            return;
+        }
+    };
+    let path = data_dir.join(&record.path);
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyse_file(model, &path)));
+    let recorded = match outcome {
+        Ok(Ok(Outcome::Analysed(result))) => {
+            let positives: Vec<&str> = result
+                .findings
+                .categories
+                .iter()
+                .filter(|c| c.positive)
+                .map(|c| c.category.title())
+                .collect();
+            tracing::info!(
+                job = job.id,
+                sop_instance_uid = %job.sop_instance_uid,
+                total_ms = format_args!("{:.0}", result.timings.total_ms),
+                regions = result.findings.localised.len(),
+                positive = ?positives,
+                "analysed"
+            );
+            serde_json::to_vec(&result)
+                .map_err(anyhow::Error::from)
+                .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))
+        }
+        Ok(Ok(Outcome::NotAnalysed { reason })) => {
+            tracing::info!(job = job.id, sop_instance_uid = %job.sop_instance_uid, %reason, "not analysed");
+            queue.finish(job, JobState::NotAnalysed { reason }, None)
+        }
+        Ok(Err(error)) => {
+            fail(db, job, &error.to_string());
+            return;
+        }
+        Err(_) => {
+            fail(db, job, "analysis panicked");
+            return;
+        }
+    };
+    if let Err(error) = recorded {
+        tracing::error!(job = job.id, %error, "could not record the analysis");
+    }
+}
+
+/// Records a failed attempt: retried while attempts remain.
+fn fail(db: &Database, job: &Job, reason: &str) {
+    match db.queue().retry_or_fail(job, reason) {
+        Ok(state) => {
+            tracing::warn!(job = job.id, attempts = job.attempts, %reason, next = state.label(), "analysis failed");
+            db.incidents.record(
+                "worker",
+                format!(
+                    "analysis of {} failed (attempt {}): {reason}",
+                    job.sop_instance_uid, job.attempts
+                ),
+            );
+        }
+        Err(error) => tracing::error!(job = job.id, %error, "could not record a failed analysis"),
+    }
+}
