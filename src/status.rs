@@ -17,12 +17,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::AnalysisResult;
 use crate::db::Database;
 use crate::incidents::Incident;
+use crate::queue::{Job, JobState};
 use crate::store::{InstanceRecord, Store};
 
 /// How many recent errors the report lists.
 const RECENT_ERRORS: usize = 10;
+/// How many recent jobs the report lists.
+const RECENT_JOBS: usize = 20;
 
 /// The status of a data directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,6 +41,67 @@ pub struct StatusReport {
     pub disk_free_bytes: Option<u64>,
     /// Newest first.
     pub last_errors: Vec<Incident>,
+    /// The most recent jobs, newest first, with what analysis found.
+    pub recent_jobs: Vec<JobSummary>,
+}
+
+/// One job as `status` shows it: identifiers and results, no patient data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobSummary {
+    pub id: u64,
+    pub sop_instance_uid: String,
+    pub state: String,
+    /// Why it was not analysed, or why analysis failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub attempts: u32,
+    /// Analysed jobs: the model, positive categories and regions found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub positive: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regions: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis_ms: Option<f64>,
+}
+
+impl JobSummary {
+    fn of(job: &Job, db: &Database) -> JobSummary {
+        let reason = match &job.state {
+            JobState::NotAnalysed { reason } | JobState::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let result: Option<AnalysisResult> = db
+            .queue()
+            .result(job.id)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        JobSummary {
+            id: job.id,
+            sop_instance_uid: job.sop_instance_uid.clone(),
+            state: job.state.label().to_owned(),
+            reason,
+            attempts: job.attempts,
+            model: result
+                .as_ref()
+                .map(|r| format!("{} {}", r.findings.model.name, r.findings.model.version)),
+            positive: result
+                .as_ref()
+                .map(|r| {
+                    r.findings
+                        .categories
+                        .iter()
+                        .filter(|c| c.positive)
+                        .map(|c| c.category.key().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            regions: result.as_ref().map(|r| r.findings.localised.len()),
+            analysis_ms: result.as_ref().map(|r| r.timings.total_ms),
+        }
+    }
 }
 
 impl StatusReport {
@@ -62,6 +127,7 @@ impl StatusReport {
             jobs_by_state,
             disk_free_bytes: fs2::available_space(data_dir).ok(),
             last_errors: db.incidents.latest(RECENT_ERRORS),
+            recent_jobs: recent_jobs(db)?,
         })
     }
 
@@ -92,6 +158,22 @@ impl StatusReport {
         for (state, count) in &self.jobs_by_state {
             out += &format!("  {state}: {count}\n");
         }
+        if !self.recent_jobs.is_empty() {
+            out += "recent jobs (newest first):\n";
+            for job in &self.recent_jobs {
+                out += &format!("  #{} {} {}", job.id, job.state, job.sop_instance_uid);
+                if let Some(reason) = &job.reason {
+                    out += &format!(" ({reason})");
+                }
+                if let Some(regions) = job.regions {
+                    out += &format!(
+                        " positive: [{}], regions: {regions}",
+                        job.positive.join(", ")
+                    );
+                }
+                out += "\n";
+            }
+        }
         if self.last_errors.is_empty() {
             out += "last errors: none\n";
         } else {
@@ -105,6 +187,20 @@ impl StatusReport {
         }
         out
     }
+}
+
+/// The newest [`RECENT_JOBS`] jobs, newest first.
+fn recent_jobs(db: &Database) -> anyhow::Result<Vec<JobSummary>> {
+    db.jobs
+        .iter()
+        .rev()
+        .take(RECENT_JOBS)
+        .map(|entry| {
+            let (_, value) = entry?;
+            let job: Job = serde_json::from_slice(&value)?;
+            Ok(JobSummary::of(&job, db))
+        })
+        .collect()
 }
 
 /// Path of the control socket in a data directory.
