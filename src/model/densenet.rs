@@ -66,6 +66,21 @@ impl FoldedBatchNorm {
             .broadcast_add(&self.shift)?
             .relu()
     }
+
+    /// Folds this normalisation into the convolution just before it:
+    /// `norm(conv(x))` becomes one convolution with scaled weights and a
+    /// bias.
+    fn fold_into(&self, conv: &Conv2d) -> Result<Conv2d> {
+        let channels = self.scale.elem_count();
+        let weight = conv
+            .weight()
+            .broadcast_mul(&self.scale.reshape((channels, 1, 1, 1))?)?;
+        Ok(Conv2d::new(
+            weight,
+            Some(self.shift.flatten_all()?),
+            *conv.config(),
+        ))
+    }
 }
 
 fn conv(
@@ -84,13 +99,14 @@ fn conv(
     candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, config, vb)
 }
 
-/// norm1 → relu → 1×1 conv → norm2 → relu → 3×3 conv; its output is
+/// norm1 → relu → 1×1 conv → norm2 → relu → 3×3 conv (norm2 folded into
+/// the 1×1 convolution); its output is
 /// concatenated to its input.
 #[derive(Debug, Clone)]
 struct DenseLayer {
     norm1: FoldedBatchNorm,
-    conv1: Conv2d,
-    norm2: FoldedBatchNorm,
+    /// conv1 with norm2 folded in.
+    conv1_norm2: Conv2d,
     conv2: Conv2d,
 }
 
@@ -98,17 +114,21 @@ impl DenseLayer {
     fn load(in_channels: usize, config: &Config, vb: VarBuilder) -> Result<DenseLayer> {
         let bottleneck = config.bn_size * config.growth_rate;
         let eps = config.batch_norm_eps;
+        let conv1 = conv(in_channels, bottleneck, 1, 1, 0, vb.pp("conv1"))?;
+        let norm2 = FoldedBatchNorm::load(bottleneck, eps, vb.pp("norm2"))?;
         Ok(DenseLayer {
             norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
-            conv1: conv(in_channels, bottleneck, 1, 1, 0, vb.pp("conv1"))?,
-            norm2: FoldedBatchNorm::load(bottleneck, eps, vb.pp("norm2"))?,
+            conv1_norm2: norm2.fold_into(&conv1)?,
             conv2: conv(bottleneck, config.growth_rate, 3, 1, 1, vb.pp("conv2"))?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.conv1.forward(&self.norm1.forward_relu(x)?)?;
-        self.conv2.forward(&self.norm2.forward_relu(&y)?)
+        let y = self
+            .conv1_norm2
+            .forward(&self.norm1.forward_relu(x)?)?
+            .relu()?;
+        self.conv2.forward(&y)
     }
 }
 
@@ -131,8 +151,8 @@ impl Transition {
 /// class activation maps) and the logits.
 #[derive(Debug, Clone)]
 pub struct DenseNet {
-    conv0: Conv2d,
-    norm0: FoldedBatchNorm,
+    /// conv0 with norm0 folded in.
+    conv0_norm0: Conv2d,
     blocks: Vec<Vec<DenseLayer>>,
     transitions: Vec<Transition>,
     norm5: FoldedBatchNorm,
@@ -162,6 +182,7 @@ impl DenseNet {
             features.pp("conv0"),
         )?;
         let norm0 = FoldedBatchNorm::load(config.num_init_features, eps, features.pp("norm0"))?;
+        let conv0_norm0 = norm0.fold_into(&conv0)?;
         let mut channels = config.num_init_features;
         let mut blocks = Vec::new();
         let mut transitions = Vec::new();
@@ -190,8 +211,7 @@ impl DenseNet {
         let norm5 = FoldedBatchNorm::load(channels, eps, features.pp("norm5"))?;
         let classifier = candle_nn::linear(channels, config.num_classes, vb.pp("classifier"))?;
         Ok(DenseNet {
-            conv0,
-            norm0,
+            conv0_norm0,
             blocks,
             transitions,
             norm5,
@@ -201,7 +221,7 @@ impl DenseNet {
     }
 
     pub fn forward(&self, input: &Tensor) -> Result<DenseNetOutput> {
-        let x = self.norm0.forward_relu(&self.conv0.forward(input)?)?;
+        let x = self.conv0_norm0.forward(input)?.relu()?;
         // 3×3/2 max pool with padding 1. The input is post-ReLU (≥ 0), so
         // zero padding gives the same maxima as the usual -∞ padding.
         let mut x = x
