@@ -99,6 +99,41 @@ fn conv(
     candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, config, vb)
 }
 
+/// A 1×1 convolution computed as one matrix product over all pixels,
+/// skipping the im2col copy a general convolution makes. Most of
+/// DenseNet's arithmetic is in these.
+#[derive(Debug, Clone)]
+struct PointwiseConv {
+    /// `[out, in]`.
+    weight: Tensor,
+    /// `[out, 1]`.
+    bias: Option<Tensor>,
+}
+
+impl PointwiseConv {
+    fn from_conv(conv: &Conv2d) -> Result<PointwiseConv> {
+        let (out_channels, in_channels, _, _) = conv.weight().dims4()?;
+        Ok(PointwiseConv {
+            weight: conv.weight().reshape((out_channels, in_channels))?,
+            bias: conv
+                .bias()
+                .map(|b| b.reshape((out_channels, 1)))
+                .transpose()?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, channels, height, width) = x.dims4()?;
+        let pixels = x.contiguous()?.reshape((batch, channels, height * width))?;
+        let y = self.weight.broadcast_matmul(&pixels)?;
+        let y = match &self.bias {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        };
+        y.reshape((batch, self.weight.dim(0)?, height, width))
+    }
+}
+
 /// norm1 → relu → 1×1 conv → norm2 → relu → 3×3 conv (norm2 folded into
 /// the 1×1 convolution); its output is
 /// concatenated to its input.
@@ -106,7 +141,7 @@ fn conv(
 struct DenseLayer {
     norm1: FoldedBatchNorm,
     /// conv1 with norm2 folded in.
-    conv1_norm2: Conv2d,
+    conv1_norm2: PointwiseConv,
     conv2: Conv2d,
 }
 
@@ -118,7 +153,7 @@ impl DenseLayer {
         let norm2 = FoldedBatchNorm::load(bottleneck, eps, vb.pp("norm2"))?;
         Ok(DenseLayer {
             norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
-            conv1_norm2: norm2.fold_into(&conv1)?,
+            conv1_norm2: PointwiseConv::from_conv(&norm2.fold_into(&conv1)?)?,
             conv2: conv(bottleneck, config.growth_rate, 3, 1, 1, vb.pp("conv2"))?,
         })
     }
@@ -136,14 +171,16 @@ impl DenseLayer {
 #[derive(Debug, Clone)]
 struct Transition {
     norm: FoldedBatchNorm,
-    conv: Conv2d,
+    conv: PointwiseConv,
 }
 
 impl Transition {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Average pooling and a 1×1 convolution are both linear and act on
+        // different axes, so they commute: pooling first does a quarter of
+        // the arithmetic.
         self.conv
-            .forward(&self.norm.forward_relu(x)?)?
-            .avg_pool2d(2)
+            .forward(&self.norm.forward_relu(x)?.avg_pool2d(2)?)
     }
 }
 
@@ -203,7 +240,14 @@ impl DenseNet {
                 let transition_vb = features.pp(format!("transition{}", index + 1));
                 transitions.push(Transition {
                     norm: FoldedBatchNorm::load(channels, eps, transition_vb.pp("norm"))?,
-                    conv: conv(channels, channels / 2, 1, 1, 0, transition_vb.pp("conv"))?,
+                    conv: PointwiseConv::from_conv(&conv(
+                        channels,
+                        channels / 2,
+                        1,
+                        1,
+                        0,
+                        transition_vb.pp("conv"),
+                    )?)?,
                 });
                 channels /= 2;
             }
