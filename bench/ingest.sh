@@ -9,6 +9,8 @@
 #     - storescp  (DCMTK, single process, writes files, does NOT fsync), and
 #     - chestnode (release build; fsyncs every instance and its sled index
 #                  before answering success).
+#   chestnode runs with --workers 0 (receive and queue only), so the
+#   analysis of earlier images does not compete with ingest for the CPU.
 #   Server start-up and shutdown are not timed; `sync` runs before each timed
 #   send, and one untimed warm-up send to storescp precedes the repetitions.
 #   Each peer gets a fresh output or data directory per repetition; the order
@@ -221,7 +223,7 @@ run_chestnode() { # REP; sets SECS
     data="$WORK/chestnode-$rep"
     logfile="$WORK/chestnode-$rep.log"
     mkdir -p "$data"
-    "$BIN" serve --data-dir "$data" --port "$port" --min-free-mb 1 >"$logfile" 2>&1 &
+    "$BIN" serve --data-dir "$data" --port "$port" --min-free-mb 1 --workers 0 >"$logfile" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND=chestnode
     wait_ready CHESTNODE "$port" "$logfile"

@@ -138,7 +138,8 @@ pub struct AnalysisConfig {
     /// `cpu`, or `cuda` for a build with the `cuda` feature.
     pub device: String,
     /// Images analysed at once. One is right for a CPU: a single forward
-    /// pass already uses every core.
+    /// pass already uses every core. Zero receives and queues only; jobs
+    /// stay pending until a node with workers runs.
     pub workers: usize,
 }
 
@@ -171,9 +172,6 @@ impl Config {
         let n = &self.network;
         if !(4096..=16_777_216).contains(&n.max_pdu_length) {
             bail!("network.max_pdu_length must be between 4096 and 16777216");
-        }
-        if self.analysis.workers == 0 {
-            bail!("analysis.workers must be at least 1");
         }
         if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
             bail!("analysis.device must be \"cpu\" or \"cuda\"");

@@ -90,6 +90,9 @@ struct ServeArgs {
     /// Seconds in-flight associations get at shutdown [default: 30]
     #[arg(long, value_name = "SECS")]
     shutdown_grace: Option<u64>,
+    /// Images analysed at once; 0 receives and queues only [default: 1]
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 #[derive(Args)]
@@ -150,6 +153,7 @@ impl ServeArgs {
         set(&mut network.idle_timeout_secs, self.idle_timeout);
         set(&mut network.shutdown_grace_secs, self.shutdown_grace);
         set(&mut config.storage.min_free_mb, self.min_free_mb);
+        set(&mut config.analysis.workers, self.workers);
         if !self.allowed_calling.is_empty() {
             config.access.allowed_calling = self.allowed_calling;
         }

@@ -46,6 +46,9 @@ impl WorkerPool {
                 "resuming analyses interrupted by the last shutdown"
             );
         }
+        if workers == 0 {
+            tracing::warn!("analysis.workers is 0: images are received and queued, not analysed");
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let handles = (0..workers)
             .map(|index| {

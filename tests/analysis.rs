@@ -240,7 +240,7 @@ fn manifest_errors_are_clear_and_stop_the_node_at_start_up() {
 #[test]
 fn the_server_analyses_what_storescu_sends() {
     let root = tempfile::tempdir().unwrap();
-    let mut node = Node::start(root.path(), &[]);
+    let mut node = Node::start(root.path(), &["--workers", "1"]);
     let chest = dicom("misc/siim_cr_chest_jpeg_baseline.dcm");
     let ct = dicom("misc/CT_small.dcm");
     assert!(node.storescu(&["-xy"], &[&chest, &ct]).status.success());

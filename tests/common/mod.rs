@@ -88,6 +88,13 @@ impl Node {
             } else {
                 &["--min-free-mb", "1"][..]
             })
+            // The SCP's tests look at jobs as queued: no analysis unless a
+            // test asks for workers.
+            .args(if self.extra_args.iter().any(|a| a == "--workers") {
+                &[][..]
+            } else {
+                &["--workers", "0"][..]
+            })
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
