@@ -11,6 +11,8 @@
 use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
+use crate::model::conv3x3::Conv3x3;
+
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -143,6 +145,8 @@ struct DenseLayer {
     /// conv1 with norm2 folded in.
     conv1_norm2: PointwiseConv,
     conv2: Conv2d,
+    /// The same weights as `conv2`, for the faster CPU path.
+    conv2_taps: Conv3x3,
 }
 
 impl DenseLayer {
@@ -150,11 +154,13 @@ impl DenseLayer {
         let bottleneck = config.bn_size * config.growth_rate;
         let eps = config.batch_norm_eps;
         let conv1 = conv(in_channels, bottleneck, 1, 1, 0, vb.pp("conv1"))?;
+        let conv2 = conv(bottleneck, config.growth_rate, 3, 1, 1, vb.pp("conv2"))?;
         let norm2 = FoldedBatchNorm::load(bottleneck, eps, vb.pp("norm2"))?;
         Ok(DenseLayer {
             norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
             conv1_norm2: PointwiseConv::from_conv(&norm2.fold_into(&conv1)?)?,
-            conv2: conv(bottleneck, config.growth_rate, 3, 1, 1, vb.pp("conv2"))?,
+            conv2_taps: Conv3x3::new(conv2.weight())?,
+            conv2,
         })
     }
 
@@ -163,7 +169,11 @@ impl DenseLayer {
             .conv1_norm2
             .forward(&self.norm1.forward_relu(x)?)?
             .relu()?;
-        self.conv2.forward(&y)
+        if y.device().is_cpu() && y.dim(0)? == 1 {
+            self.conv2_taps.forward(&y)
+        } else {
+            self.conv2.forward(&y)
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! which `findings` draws regions.
 
 pub mod compact;
+pub mod conv3x3;
 pub mod densenet;
 pub mod manifest;
 pub mod seeded;
@@ -37,6 +38,8 @@ pub struct Model {
     pub manifest: Manifest,
     network: Network,
     device: Device,
+    /// The untrained stand-in of [`Model::placeholder`].
+    placeholder: bool,
 }
 
 /// Per-label values over the model's input square, in [0, 1].
@@ -102,6 +105,7 @@ impl Model {
             manifest,
             network,
             device: device.clone(),
+            placeholder: false,
         })
     }
 
@@ -132,7 +136,9 @@ impl Model {
             labels: labels.iter().map(|name| Label { name: (*name).into(), threshold: 0.5 }).collect(),
         };
         let vb = VarBuilder::from_backend(Box::new(seeded::SeededBackend), DType::F32, Device::Cpu);
-        Self::build(manifest, vb, &Device::Cpu)
+        let mut model = Self::build(manifest, vb, &Device::Cpu)?;
+        model.placeholder = true;
+        Ok(model)
     }
 
     /// The model a configuration asks for: the manifest at `manifest`, or
@@ -153,7 +159,7 @@ impl Model {
 
     /// Whether this is the untrained placeholder.
     pub fn is_placeholder(&self) -> bool {
-        self.manifest.model.weights.as_os_str() == "(generated)"
+        self.placeholder
     }
 
     /// Runs the model on one prepared input (`size * size` values).
