@@ -18,7 +18,9 @@
 //! ```
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ModuleT, VarBuilder};
+use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
+
+use crate::model::conv_no_bias;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,13 +56,8 @@ impl ConvBnRelu {
         eps: f64,
         vb: VarBuilder,
     ) -> Result<ConvBnRelu> {
-        let config = Conv2dConfig {
-            padding: 1,
-            stride,
-            ..Default::default()
-        };
         Ok(ConvBnRelu {
-            conv: candle_nn::conv2d_no_bias(in_channels, out_channels, 3, config, vb.pp("conv"))?,
+            conv: conv_no_bias(in_channels, out_channels, 3, stride, 1, vb.pp("conv"))?,
             norm: candle_nn::batch_norm(out_channels, eps, vb.pp("norm"))?,
         })
     }

@@ -9,8 +9,9 @@
 //! shift: inference needs nothing else from it.
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{Conv2d, Linear, VarBuilder};
 
+use crate::model::conv_no_bias as conv;
 use crate::model::conv3x3::Conv3x3;
 
 /// Architecture hyper-parameters.
@@ -83,22 +84,6 @@ impl FoldedBatchNorm {
             *conv.config(),
         ))
     }
-}
-
-fn conv(
-    in_channels: usize,
-    out_channels: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    vb: VarBuilder,
-) -> Result<Conv2d> {
-    let config = Conv2dConfig {
-        padding,
-        stride,
-        ..Default::default()
-    };
-    candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, config, vb)
 }
 
 /// A 1×1 convolution computed as one matrix product over all pixels,

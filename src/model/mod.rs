@@ -202,6 +202,23 @@ impl Model {
     }
 }
 
+/// A convolution without bias, as every architecture here loads them.
+pub(crate) fn conv_no_bias(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    vb: VarBuilder,
+) -> candle_core::Result<candle_nn::Conv2d> {
+    let config = candle_nn::Conv2dConfig {
+        padding,
+        stride,
+        ..Default::default()
+    };
+    candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, config, vb)
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
