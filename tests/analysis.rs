@@ -260,3 +260,47 @@ fn the_server_analyses_what_storescu_sends() {
     assert!(node.log().contains("UNTRAINED PLACEHOLDER"));
     node.stop();
 }
+
+#[test]
+fn an_undecodable_image_is_retried_a_few_times_then_marked_failed() {
+    // A chest CR whose JPEG-LS fragments are garbage: the data set is well
+    // formed, so the SCP stores it, but no decoder can read the pixels.
+    let root = tempfile::tempdir().unwrap();
+    let mut object = dicom_object::open_file(dicom("wg04/RG1_JLSN.dcm")).unwrap();
+    object.update_value(dicom_dictionary_std::tags::PIXEL_DATA, |value| {
+        for fragment in value.fragments_mut().expect("encapsulated") {
+            fragment
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, byte)| *byte = (i * 7 % 251) as u8);
+        }
+    });
+    let broken = root.path().join("broken.dcm");
+    object.write_to_file(&broken).unwrap();
+
+    let mut node = Node::start(root.path(), &["--workers", "1"]);
+    assert!(node.storescu(&["-xu", "-R"], &[&broken]).status.success());
+    let failed = wait_until(Duration::from_secs(60), || {
+        node.status()["jobs_by_state"]["failed"].as_u64() == Some(1)
+    });
+    let status = node.status();
+    assert!(failed, "{status:#}");
+    let job = &status["recent_jobs"][0];
+    assert_eq!(
+        job["attempts"].as_u64(),
+        Some(chestnode::queue::MAX_ATTEMPTS as u64)
+    );
+    assert!(
+        job["reason"].as_str().unwrap().contains("decoding"),
+        "{job}"
+    );
+    assert!(
+        status["last_errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("analysis of")
+    );
+    // The node carries on.
+    assert!(node.echoscu(&[]).status.success());
+    node.stop();
+}
