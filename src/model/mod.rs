@@ -59,6 +59,22 @@ pub struct Prediction {
     pub evidence: Vec<EvidenceMap>,
 }
 
+/// Tunes candle's CPU threading before any model runs. Call it first thing
+/// in `main`, while the process has a single thread.
+///
+/// candle runs element-wise work on a spinning thread pool of its own,
+/// beside the rayon pool its matrix products use; on a small machine the
+/// two fight over the same cores. Leaving element-wise work to the calling
+/// thread measured about 12 % faster for DenseNet-121 on two cores
+/// (BENCHMARKS.md). An explicit `CANDLE_NUM_THREADS` is respected.
+pub fn configure_cpu_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called at start-up, before any other thread exists, so
+        // nothing reads the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
+}
+
 /// Selects the compute device by name: `cpu`, or `cuda` (needs the `cuda`
 /// cargo feature).
 pub fn device_by_name(name: &str) -> anyhow::Result<Device> {
