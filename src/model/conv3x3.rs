@@ -11,6 +11,7 @@
 //! likes.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// The weights of one 3×3 convolution, rearranged for the product.
 #[derive(Debug, Clone)]
@@ -72,34 +73,40 @@ impl CustomOp1 for ShiftedTapSum {
         let values = &values[start..end];
         let plane = height * width;
         let mut out = vec![0f32; channels * plane];
-        for tap in 0..9 {
-            let (dy, dx) = (tap / 3, tap % 3);
-            for channel in 0..channels {
-                let source = &values[(tap * channels + channel) * plane..][..plane];
-                let target = &mut out[channel * plane..][..plane];
-                // Output (y, x) takes source (y + dy - 1, x + dx - 1).
-                for y in 0..height {
-                    let sy = y + dy;
-                    if sy == 0 || sy > height {
-                        continue;
-                    }
-                    let source_row = &source[(sy - 1) * width..][..width];
-                    let target_row = &mut target[y * width..][..width];
-                    let (x_start, x_end, shift) = match dx {
-                        0 => (1, width, -1isize),
-                        1 => (0, width, 0),
-                        _ => (0, width - 1, 1),
-                    };
-                    for x in x_start..x_end {
-                        target_row[x] += source_row[(x as isize + shift) as usize];
+        // Output planes are independent: one task per channel.
+        out.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(channel, target)| {
+                for tap in 0..9 {
+                    let (dy, dx) = (tap / 3, tap % 3);
+                    let source = &values[(tap * channels + channel) * plane..][..plane];
+                    // Output (y, x) takes source (y + dy - 1, x + dx - 1).
+                    for y in 0..height {
+                        let sy = y + dy;
+                        if sy == 0 || sy > height {
+                            continue;
+                        }
+                        let source_row = &source[(sy - 1) * width..][..width];
+                        let target_row = &mut target[y * width..][..width];
+                        match dx {
+                            0 => add_into(&mut target_row[1..], &source_row[..width - 1]),
+                            1 => add_into(target_row, source_row),
+                            _ => add_into(&mut target_row[..width - 1], &source_row[1..]),
+                        }
                     }
                 }
-            }
-        }
+            });
         Ok((
             CpuStorage::F32(out),
             Shape::from((1, channels, height, width)),
         ))
+    }
+}
+
+/// `target[i] += source[i]`, in a form the compiler vectorises.
+fn add_into(target: &mut [f32], source: &[f32]) {
+    for (t, s) in target.iter_mut().zip(source) {
+        *t += s;
     }
 }
 
