@@ -47,6 +47,8 @@ impl Config {
 struct FoldedBatchNorm {
     scale: Tensor,
     shift: Tensor,
+    /// The same, on the host, for the fused CPU pass.
+    fused: ScaleShiftRelu,
 }
 
 impl FoldedBatchNorm {
@@ -58,6 +60,10 @@ impl FoldedBatchNorm {
         let scale = gamma.div(&(var + eps)?.sqrt()?)?;
         let shift = beta.sub(&mean.mul(&scale)?)?;
         Ok(FoldedBatchNorm {
+            fused: ScaleShiftRelu {
+                scale: scale.to_dtype(candle_core::DType::F32)?.to_vec1()?,
+                shift: shift.to_dtype(candle_core::DType::F32)?.to_vec1()?,
+            },
             scale: scale.reshape((1, channels, 1, 1))?,
             shift: shift.reshape((1, channels, 1, 1))?,
         })
@@ -65,6 +71,9 @@ impl FoldedBatchNorm {
 
     /// Normalise, then ReLU: every use in DenseNet is followed by one.
     fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+            return x.apply_op1_no_bwd(&self.fused);
+        }
         x.broadcast_mul(&self.scale)?
             .broadcast_add(&self.shift)?
             .relu()
@@ -83,6 +92,54 @@ impl FoldedBatchNorm {
             Some(self.shift.flatten_all()?),
             *conv.config(),
         ))
+    }
+}
+
+/// `max(0, x * scale[c] + shift[c])` over an `[n, c, h, w]` tensor in one
+/// parallel pass, where separate multiply, add and ReLU operations would
+/// each allocate and traverse a tensor as large as the growing dense-block
+/// input.
+#[derive(Debug, Clone)]
+struct ScaleShiftRelu {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl candle_core::CustomOp1 for ScaleShiftRelu {
+    fn name(&self) -> &'static str {
+        "scale-shift-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let candle_core::CpuStorage::F32(values) = storage else {
+            candle_core::bail!("scale-shift-relu supports f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("scale-shift-relu needs a contiguous input");
+        };
+        let (_, channels, height, width) = layout.shape().dims4()?;
+        if channels != self.scale.len() {
+            candle_core::bail!("{channels} channels but {} scales", self.scale.len());
+        }
+        let plane = height * width;
+        let input = &values[start..end];
+        let mut out = vec![0f32; input.len()];
+        out.par_chunks_mut(plane)
+            .zip(input.par_chunks(plane))
+            .enumerate()
+            .for_each(|(index, (target, source))| {
+                let channel = index % channels;
+                let (scale, shift) = (self.scale[channel], self.shift[channel]);
+                for (t, &s) in target.iter_mut().zip(source) {
+                    *t = (s * scale + shift).max(0.0);
+                }
+            });
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 
