@@ -141,6 +141,9 @@ pub struct AnalysisConfig {
     /// pass already uses every core. Zero receives and queues only; jobs
     /// stay pending until a node with workers runs.
     pub workers: usize,
+    /// Seconds before a failed analysis is retried; each further retry
+    /// waits four times longer. After three attempts the job is failed.
+    pub retry_delay_secs: u64,
 }
 
 impl Default for AnalysisConfig {
@@ -149,6 +152,7 @@ impl Default for AnalysisConfig {
             model: None,
             device: "cpu".into(),
             workers: 1,
+            retry_delay_secs: 30,
         }
     }
 }

@@ -93,6 +93,9 @@ struct ServeArgs {
     /// Images analysed at once; 0 receives and queues only [default: 1]
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Seconds before a failed analysis is retried (×4 each time) [default: 30]
+    #[arg(long, value_name = "SECS")]
+    retry_delay: Option<u64>,
 }
 
 #[derive(Args)]
@@ -154,6 +157,7 @@ impl ServeArgs {
         set(&mut network.shutdown_grace_secs, self.shutdown_grace);
         set(&mut config.storage.min_free_mb, self.min_free_mb);
         set(&mut config.analysis.workers, self.workers);
+        set(&mut config.analysis.retry_delay_secs, self.retry_delay);
         if !self.allowed_calling.is_empty() {
             config.access.allowed_calling = self.allowed_calling;
         }

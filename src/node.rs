@@ -49,6 +49,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.database().clone(),
         store.data_dir().to_path_buf(),
         Arc::new(model),
+        std::time::Duration::from_secs(config.analysis.retry_delay_secs),
     )?;
 
     let tcp = TcpListener::bind(config.listen_addr())

@@ -38,6 +38,7 @@ impl WorkerPool {
         db: Database,
         data_dir: PathBuf,
         model: Arc<Model>,
+        retry_delay: Duration,
     ) -> anyhow::Result<WorkerPool> {
         let requeued = db.queue().requeue_interrupted()?;
         if requeued > 0 {
@@ -52,11 +53,16 @@ impl WorkerPool {
         let stop = Arc::new(AtomicBool::new(false));
         let handles = (0..workers)
             .map(|index| {
-                let (stop, db, data_dir, model) =
-                    (stop.clone(), db.clone(), data_dir.clone(), model.clone());
+                let stop = stop.clone();
+                let context = Worker {
+                    db: db.clone(),
+                    data_dir: data_dir.clone(),
+                    model: model.clone(),
+                    retry_delay,
+                };
                 std::thread::Builder::new()
                     .name(format!("analysis-{index}"))
-                    .spawn(move || run_worker(&stop, &db, &data_dir, &model))
+                    .spawn(move || context.run(&stop))
                     .expect("spawning a worker thread")
             })
             .collect();
@@ -73,90 +79,104 @@ impl WorkerPool {
     }
 }
 
-fn run_worker(stop: &AtomicBool, db: &Database, data_dir: &std::path::Path, model: &Model) {
-    let queue = db.queue();
-    let mut seen = queue.signal().generation();
-    while !stop.load(Ordering::SeqCst) {
-        match queue.claim_next() {
-            Ok(Some(job)) => process(db, data_dir, model, &job),
-            Ok(None) => seen = queue.signal().wait(seen, IDLE_POLL),
-            Err(error) => {
-                tracing::error!(%error, "cannot read the job queue");
-                std::thread::sleep(IDLE_POLL);
+/// What one worker thread needs.
+struct Worker {
+    db: Database,
+    data_dir: PathBuf,
+    model: Arc<Model>,
+    /// Delay before the first retry of a failed analysis.
+    retry_delay: Duration,
+}
+
+impl Worker {
+    fn run(&self, stop: &AtomicBool) {
+        let queue = self.db.queue();
+        let mut seen = queue.signal().generation();
+        while !stop.load(Ordering::SeqCst) {
+            match queue.claim_next() {
+                Ok(Some(job)) => self.process(&job),
+                Ok(None) => seen = queue.signal().wait(seen, IDLE_POLL),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the job queue");
+                    std::thread::sleep(IDLE_POLL);
+                }
             }
         }
     }
-}
 
-/// Analyses one claimed job and records what happened.
-fn process(db: &Database, data_dir: &std::path::Path, model: &Model, job: &Job) {
-    let queue = db.queue();
-    let record = match index::find(db, &job.sop_instance_uid) {
-        Ok(Some(record)) => record,
-        other => {
-            let reason = match other {
-                Err(error) => format!("index lookup failed: {error:#}"),
-                _ => "no instance record for this job".to_owned(),
-            };
-            fail(db, job, &reason);
-            return;
+    /// Analyses one claimed job and records what happened.
+    fn process(&self, job: &Job) {
+        let queue = self.db.queue();
+        let record = match index::find(&self.db, &job.sop_instance_uid) {
+            Ok(Some(record)) => record,
+            other => {
+                let reason = match other {
+                    Err(error) => format!("index lookup failed: {error:#}"),
+                    _ => "no instance record for this job".to_owned(),
+                };
+                self.fail(job, &reason);
+                return;
+            }
+        };
+        let path = self.data_dir.join(&record.path);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            analyse_file(&self.model, &path)
+        }));
+        let recorded = match outcome {
+            Ok(Ok(Outcome::Analysed(result))) => {
+                let positives: Vec<&str> = result
+                    .findings
+                    .categories
+                    .iter()
+                    .filter(|c| c.positive)
+                    .map(|c| c.category.title())
+                    .collect();
+                tracing::info!(
+                    job = job.id,
+                    sop_instance_uid = %job.sop_instance_uid,
+                    total_ms = format_args!("{:.0}", result.timings.total_ms),
+                    regions = result.findings.localised.len(),
+                    positive = ?positives,
+                    "analysed"
+                );
+                serde_json::to_vec(&result)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))
+            }
+            Ok(Ok(Outcome::NotAnalysed { reason })) => {
+                tracing::info!(job = job.id, sop_instance_uid = %job.sop_instance_uid, %reason, "not analysed");
+                queue.finish(job, JobState::NotAnalysed { reason }, None)
+            }
+            Ok(Err(error)) => {
+                self.fail(job, &error.to_string());
+                return;
+            }
+            Err(_) => {
+                self.fail(job, "analysis panicked");
+                return;
+            }
+        };
+        if let Err(error) = recorded {
+            tracing::error!(job = job.id, %error, "could not record the analysis");
         }
-    };
-    let path = data_dir.join(&record.path);
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyse_file(model, &path)));
-    let recorded = match outcome {
-        Ok(Ok(Outcome::Analysed(result))) => {
-            let positives: Vec<&str> = result
-                .findings
-                .categories
-                .iter()
-                .filter(|c| c.positive)
-                .map(|c| c.category.title())
-                .collect();
-            tracing::info!(
-                job = job.id,
-                sop_instance_uid = %job.sop_instance_uid,
-                total_ms = format_args!("{:.0}", result.timings.total_ms),
-                regions = result.findings.localised.len(),
-                positive = ?positives,
-                "analysed"
-            );
-            serde_json::to_vec(&result)
-                .map_err(anyhow::Error::from)
-                .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))
-        }
-        Ok(Ok(Outcome::NotAnalysed { reason })) => {
-            tracing::info!(job = job.id, sop_instance_uid = %job.sop_instance_uid, %reason, "not analysed");
-            queue.finish(job, JobState::NotAnalysed { reason }, None)
-        }
-        Ok(Err(error)) => {
-            fail(db, job, &error.to_string());
-            return;
-        }
-        Err(_) => {
-            fail(db, job, "analysis panicked");
-            return;
-        }
-    };
-    if let Err(error) = recorded {
-        tracing::error!(job = job.id, %error, "could not record the analysis");
     }
-}
 
-/// Records a failed attempt: retried while attempts remain.
-fn fail(db: &Database, job: &Job, reason: &str) {
-    match db.queue().retry_or_fail(job, reason) {
-        Ok(state) => {
-            tracing::warn!(job = job.id, attempts = job.attempts, %reason, next = state.label(), "analysis failed");
-            db.incidents.record(
-                "worker",
-                format!(
-                    "analysis of {} failed (attempt {}): {reason}",
-                    job.sop_instance_uid, job.attempts
-                ),
-            );
+    /// Records a failed attempt: retried later while attempts remain.
+    fn fail(&self, job: &Job, reason: &str) {
+        match self.db.queue().retry_or_fail(job, reason, self.retry_delay) {
+            Ok(state) => {
+                tracing::warn!(job = job.id, attempts = job.attempts, %reason, next = state.label(), "analysis failed");
+                self.db.incidents.record(
+                    "worker",
+                    format!(
+                        "analysis of {} failed (attempt {}): {reason}",
+                        job.sop_instance_uid, job.attempts
+                    ),
+                );
+            }
+            Err(error) => {
+                tracing::error!(job = job.id, %error, "could not record a failed analysis")
+            }
         }
-        Err(error) => tracing::error!(job = job.id, %error, "could not record a failed analysis"),
     }
 }

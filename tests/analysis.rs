@@ -278,7 +278,8 @@ fn an_undecodable_image_is_retried_a_few_times_then_marked_failed() {
     let broken = root.path().join("broken.dcm");
     object.write_to_file(&broken).unwrap();
 
-    let mut node = Node::start(root.path(), &["--workers", "1"]);
+    // No delay between attempts, so the test need not wait.
+    let mut node = Node::start(root.path(), &["--workers", "1", "--retry-delay", "0"]);
     assert!(node.storescu(&["-xu", "-R"], &[&broken]).status.success());
     let failed = wait_until(Duration::from_secs(60), || {
         node.status()["jobs_by_state"]["failed"].as_u64() == Some(1)

@@ -65,6 +65,9 @@ pub struct Job {
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
+    /// A pending job waiting to be retried is not claimed before this time.
+    #[serde(default)]
+    pub not_before: u64,
 }
 
 impl Job {
@@ -77,6 +80,7 @@ impl Job {
             attempts: 0,
             created_at: now,
             updated_at: now,
+            not_before: 0,
         }
     }
 }

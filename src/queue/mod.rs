@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! pending → analysing → analysed | not-analysed(reason) | failed(reason)
-//!              └──(error, attempts left)──→ pending
+//!              └──(error, attempts left)──→ pending, not before a delay
 //! ```
+//!
+//! The retry delay grows fourfold with each attempt, so a transient
+//! problem (a file briefly unreadable) gets time to clear, and a permanent
+//! one reaches `failed` without spinning.
 //!
 //! Jobs are created only inside the store's commit transaction (see
 //! `store::index`), together with the instance record, so an instance is
@@ -20,6 +24,7 @@ pub use signal::WorkSignal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
@@ -94,16 +99,18 @@ impl JobQueue {
         &self.signal
     }
 
-    /// Takes the next pending job — highest priority first, then oldest —
-    /// and marks it analysing, counting the attempt. Safe against other
-    /// workers: a job is claimed by compare-and-swap.
+    /// Takes the next pending job that is due — highest priority first,
+    /// then oldest — and marks it analysing, counting the attempt. Safe
+    /// against other workers: a job is claimed by compare-and-swap.
     pub fn claim_next(&self) -> anyhow::Result<Option<Job>> {
+        let now = unix_now();
         loop {
             let mut best: Option<(Job, sled::IVec)> = None;
             for entry in self.jobs.iter() {
                 let (_, value) = entry?;
                 let job: Job = serde_json::from_slice(&value)?;
                 if job.state == JobState::Pending
+                    && job.not_before <= now
                     && best.as_ref().is_none_or(|(b, _)| job.priority > b.priority)
                 {
                     best = Some((job, value));
@@ -150,17 +157,26 @@ impl JobQueue {
         Ok(())
     }
 
-    /// After a failed attempt: back to pending while attempts remain, else
-    /// failed for good. Returns the new state.
-    pub fn retry_or_fail(&self, job: &Job, reason: &str) -> anyhow::Result<JobState> {
+    /// After a failed attempt: back to pending while attempts remain, to be
+    /// retried after `first_delay` × 4^(attempts − 1); else failed for good.
+    /// Returns the new state.
+    pub fn retry_or_fail(
+        &self,
+        job: &Job,
+        reason: &str,
+        first_delay: Duration,
+    ) -> anyhow::Result<JobState> {
+        let mut job = job.clone();
         let state = if job.attempts < MAX_ATTEMPTS {
+            let factor = 4u64.saturating_pow(job.attempts.saturating_sub(1));
+            job.not_before = unix_now() + first_delay.as_secs().saturating_mul(factor);
             JobState::Pending
         } else {
             JobState::Failed {
                 reason: reason.to_owned(),
             }
         };
-        self.finish(job, state.clone(), None)?;
+        self.finish(&job, state.clone(), None)?;
         Ok(state)
     }
 
@@ -238,11 +254,27 @@ mod tests {
         for attempt in 1..=MAX_ATTEMPTS {
             let job = queue.claim_next().unwrap().unwrap();
             assert_eq!(job.attempts, attempt);
-            let state = queue.retry_or_fail(&job, "decoder exploded").unwrap();
+            let state = queue
+                .retry_or_fail(&job, "decoder exploded", Duration::ZERO)
+                .unwrap();
             assert_eq!(state == JobState::Pending, attempt < MAX_ATTEMPTS);
         }
         assert!(queue.claim_next().unwrap().is_none());
         assert_eq!(queue.get(1).unwrap().unwrap().state.label(), "failed");
+    }
+
+    #[test]
+    fn a_retried_job_waits_for_its_delay() {
+        let (_dir, queue) = queue();
+        add(&queue, 1, Priority::Medium);
+        let job = queue.claim_next().unwrap().unwrap();
+        queue
+            .retry_or_fail(&job, "file busy", Duration::from_secs(60))
+            .unwrap();
+        assert!(queue.claim_next().unwrap().is_none(), "not due yet");
+        let waiting = queue.get(1).unwrap().unwrap();
+        assert_eq!(waiting.state, JobState::Pending);
+        assert!(waiting.not_before >= unix_now() + 59);
     }
 
     #[test]
