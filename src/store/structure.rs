@@ -9,7 +9,7 @@
 //! fragments and anything after Pixel Data. It understands the little-endian
 //! encodings (PS3.5 §7.1); callers parse other transfer syntaxes fully.
 
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 /// Tags with special meaning in the encoding (PS3.5 §7.5).
 const ITEM: (u16, u16) = (0xFFFE, 0xE000);
@@ -57,10 +57,18 @@ pub enum StructureError {
 
 /// Walks a data set that starts at the reader's current position and runs
 /// to its end.
-pub fn check_data_set<R: Read + Seek>(reader: R, encoding: Encoding) -> Result<(), StructureError> {
+pub fn check_data_set<R: Read + Seek>(
+    mut reader: R,
+    encoding: Encoding,
+) -> Result<(), StructureError> {
+    let position = reader.stream_position()?;
+    let end = reader.seek(SeekFrom::End(0))?;
+    reader.seek(SeekFrom::Start(position))?;
     let mut walker = Walker {
         input: BufReader::with_capacity(8192, reader),
         encoding,
+        position,
+        end,
     };
     walker.elements_until(End::Eof, 0)
 }
@@ -79,23 +87,22 @@ enum End {
 struct Walker<R> {
     input: BufReader<R>,
     encoding: Encoding,
+    /// Offset of the next byte, tracked here rather than asked of the file.
+    position: u64,
+    /// Length of the file.
+    end: u64,
 }
 
 impl<R: Read + Seek> Walker<R> {
-    fn position(&mut self) -> Result<u64, StructureError> {
-        Ok(self.input.stream_position()?)
-    }
-
-    fn at_eof(&mut self) -> Result<bool, StructureError> {
-        Ok(self.input.fill_buf()?.is_empty())
-    }
-
     fn read<const N: usize>(&mut self) -> Result<[u8; N], StructureError> {
         let mut bytes = [0u8; N];
         match self.input.read_exact(&mut bytes) {
-            Ok(()) => Ok(bytes),
+            Ok(()) => {
+                self.position += N as u64;
+                Ok(bytes)
+            }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                Err(StructureError::Truncated(self.position()?))
+                Err(StructureError::Truncated(self.position))
             }
             Err(e) => Err(e.into()),
         }
@@ -113,19 +120,15 @@ impl<R: Read + Seek> Walker<R> {
         Ok(u32::from_le_bytes(self.read::<4>()?))
     }
 
-    /// Skips `length` value bytes, checking they exist.
+    /// Skips `length` value bytes, checking they exist. A skip within the
+    /// read buffer costs no system call.
     fn skip(&mut self, length: u64) -> Result<(), StructureError> {
-        let start = self.position()?;
-        let target = start + length;
-        self.input.seek(SeekFrom::Start(target))?;
-        // Seeking past the end succeeds; make sure the bytes were there.
-        if length > 0 {
-            self.input.seek(SeekFrom::Current(-1))?;
-            if self.input.fill_buf()?.is_empty() {
-                return Err(StructureError::Truncated(start));
-            }
-            self.input.seek(SeekFrom::Start(target))?;
+        if self.position + length > self.end {
+            return Err(StructureError::Truncated(self.position));
         }
+        let offset = i64::try_from(length).expect("a u32 length fits");
+        self.input.seek_relative(offset)?;
+        self.position += length;
         Ok(())
     }
 
@@ -134,22 +137,22 @@ impl<R: Read + Seek> Walker<R> {
         if depth > MAX_DEPTH {
             return Err(StructureError::TooDeep);
         }
-        let start = self.position()?;
+        let start = self.position;
         loop {
             match end {
-                End::Eof if self.at_eof()? => return Ok(()),
+                End::Eof if self.position >= self.end => return Ok(()),
                 End::Bytes(length) => {
-                    let consumed = self.position()? - start;
+                    let consumed = self.position - start;
                     if consumed == length {
                         return Ok(());
                     }
                     if consumed > length {
-                        return Err(StructureError::Truncated(self.position()?));
+                        return Err(StructureError::Truncated(self.position));
                     }
                 }
                 _ => {}
             }
-            let at = self.position()?;
+            let at = self.position;
             let tag = self.read_tag()?;
             if tag == ITEM_DELIMITER {
                 self.read_u32()?;
@@ -196,7 +199,7 @@ impl<R: Read + Seek> Walker<R> {
             return Err(StructureError::TooDeep);
         }
         loop {
-            let at = self.position()?;
+            let at = self.position;
             let tag = self.read_tag()?;
             let length = self.read_u32()?;
             match tag {
