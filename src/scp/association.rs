@@ -9,6 +9,7 @@
 //! service provider may say.
 
 use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -67,13 +68,14 @@ impl AllowedCaller {
 }
 
 /// Who may associate, checked by `dicom-ul` during negotiation. Built per
-/// connection because the allow-list may name the peer's host.
+/// connection because the allow-list may name the peer's host; the list
+/// itself is shared, not copied.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
     pub our_ae_title: String,
     pub require_called_ae_title: bool,
     /// Empty means any caller is allowed.
-    pub allowed: Vec<AllowedCaller>,
+    pub allowed: Arc<Vec<AllowedCaller>>,
     pub peer: IpAddr,
 }
 
@@ -166,10 +168,12 @@ mod tests {
         AccessPolicy {
             our_ae_title: "CHESTNODE".into(),
             require_called_ae_title: true,
-            allowed: allowed
-                .iter()
-                .map(|e| AllowedCaller::parse(e).unwrap())
-                .collect(),
+            allowed: Arc::new(
+                allowed
+                    .iter()
+                    .map(|e| AllowedCaller::parse(e).unwrap())
+                    .collect(),
+            ),
             peer: "127.0.0.1".parse().unwrap(),
         }
     }

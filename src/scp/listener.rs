@@ -117,7 +117,7 @@ async fn negotiate_and_serve(
     let policy = AccessPolicy {
         our_ae_title: config.node.ae_title.clone(),
         require_called_ae_title: config.access.require_called_ae_title,
-        allowed: allowed.as_ref().clone(),
+        allowed,
         peer: peer.ip(),
     };
     let options = acceptor_options(config).ae_access_control(policy);
