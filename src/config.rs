@@ -22,6 +22,11 @@ pub struct Config {
     pub access: AccessConfig,
     pub storage: StorageConfig,
     pub analysis: AnalysisConfig,
+    pub report: ReportConfig,
+    pub outbox: OutboxConfig,
+    /// Where results are sent (`[[destinations]]`); none: results are
+    /// stored but not sent.
+    pub destinations: Vec<DestinationConfig>,
 }
 
 /// Who this node is and where it keeps its data.
@@ -157,6 +162,107 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// The result objects made for each analysed image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Root under which result UIDs are made (at most 43 characters).
+    /// Empty: `2.25.` UUID-derived UIDs.
+    pub uid_root: String,
+    /// Institution or site name written as the Manufacturer of the
+    /// Contributing Equipment and observer device.
+    pub manufacturer: String,
+    pub sr_series_number: i32,
+    pub sr_series_description: String,
+    pub sc_series_number: i32,
+    pub sc_series_description: String,
+    pub gsps_series_number: i32,
+    pub gsps_series_description: String,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            uid_root: String::new(),
+            manufacturer: "chestnode".into(),
+            sr_series_number: 9901,
+            sr_series_description: "AI chest findings (SR)".into(),
+            sc_series_number: 9902,
+            sc_series_description: "AI chest findings (overlay)".into(),
+            gsps_series_number: 9903,
+            gsps_series_description: "AI chest findings (GSPS)".into(),
+        }
+    }
+}
+
+/// The kinds of result object a destination can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultKind {
+    /// The TID 1500 structured report.
+    Sr,
+    /// The secondary-capture overlay.
+    Sc,
+    /// The grayscale softcopy presentation state.
+    Gsps,
+}
+
+impl ResultKind {
+    pub const ALL: [ResultKind; 3] = [ResultKind::Sr, ResultKind::Sc, ResultKind::Gsps];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ResultKind::Sr => "sr",
+            ResultKind::Sc => "sc",
+            ResultKind::Gsps => "gsps",
+        }
+    }
+}
+
+/// One peer that results are sent to by C-STORE.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    /// Short name, used in `status` and `retry` (letters, digits, `-`, `_`).
+    pub name: String,
+    /// The peer's AE title (our Called AE Title).
+    pub ae_title: String,
+    pub host: String,
+    pub port: u16,
+    /// Which result objects this destination takes.
+    #[serde(default = "default_kinds")]
+    pub kinds: Vec<ResultKind>,
+}
+
+fn default_kinds() -> Vec<ResultKind> {
+    vec![ResultKind::Sr, ResultKind::Sc]
+}
+
+/// How results are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Seconds before the first retry of a transient failure; each further
+    /// retry waits twice as long (with ±25 % jitter), up to `max_retry_delay_secs`.
+    pub retry_delay_secs: u64,
+    pub max_retry_delay_secs: u64,
+    /// Seconds to wait for a peer to accept an association or answer a C-STORE.
+    pub timeout_secs: u64,
+    /// Largest PDU we send.
+    pub max_pdu_length: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            retry_delay_secs: 5,
+            max_retry_delay_secs: 600,
+            timeout_secs: 30,
+            max_pdu_length: 131_072,
+        }
+    }
+}
+
 impl Config {
     /// Reads a TOML file. Unknown keys are errors, so a typo cannot silently
     /// leave a default in force.
@@ -179,6 +285,31 @@ impl Config {
         }
         if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
             bail!("analysis.device must be \"cpu\" or \"cuda\"");
+        }
+        if self.report.uid_root.len() > 43 {
+            bail!("report.uid_root must be at most 43 characters");
+        }
+        let mut names = std::collections::HashSet::new();
+        for destination in &self.destinations {
+            let name = &destination.name;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!("destinations: name {name:?} must be letters, digits, '-' or '_'");
+            }
+            if !names.insert(name.clone()) {
+                bail!("destinations: name {name:?} is used twice");
+            }
+            validate_ae_title(&destination.ae_title)
+                .with_context(|| format!("destinations.{name}.ae_title"))?;
+            if destination.kinds.is_empty() {
+                bail!("destinations.{name}.kinds is empty");
+            }
+        }
+        if self.outbox.retry_delay_secs == 0 || self.outbox.timeout_secs == 0 {
+            bail!("outbox.retry_delay_secs and outbox.timeout_secs must be at least 1");
         }
         if n.max_associations == 0 {
             bail!("network.max_associations must be at least 1");

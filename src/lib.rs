@@ -21,6 +21,7 @@ pub mod incidents;
 pub mod model;
 pub mod node;
 pub mod queue;
+pub mod outbox;
 pub mod report;
 pub mod scp;
 pub mod status;

@@ -21,7 +21,7 @@
 //! (reading that pipeline's parameters from the data set), `radiograph`
 //! (the two joined, plus pixel spacing), `gating` and `resize`.
 
-mod attributes;
+pub mod attributes;
 mod decode;
 mod gating;
 mod greyscale_attributes;

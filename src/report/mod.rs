@@ -4,9 +4,40 @@
 //!
 //! - `uids`: deterministic UIDs, so re-processing yields the same objects
 //! - `identity`: patient and study copied from the source image
+//! - `header`: the modules every result object shares (patient, study,
+//!   series, equipment, SOP common)
+//! - `sr`: the TID 1500 measurement report (IHE AI Results)
+//! - `overlay`: the secondary-capture picture with findings burned in
+//! - `gsps`: the same outlines as a presentation state on the original
 
+pub mod gsps;
+pub mod header;
 pub mod identity;
+pub mod overlay;
+pub mod sr;
 pub mod uids;
 
+pub use header::{ResultContext, ResultObject};
 pub use identity::copy_identity;
-pub use uids::{ObjectKind, ResultUids, UidRole};
+pub use uids::{ResultUids, UidRole};
+
+use crate::analysis::AnalysisResult;
+use crate::config::ResultKind;
+use crate::imaging::Radiograph;
+
+/// Builds the result objects of `kinds` for one analysed image.
+pub fn build_results(
+    context: &ResultContext,
+    result: &AnalysisResult,
+    radiograph: &Radiograph,
+    kinds: &[ResultKind],
+) -> anyhow::Result<Vec<ResultObject>> {
+    kinds
+        .iter()
+        .map(|&kind| match kind {
+            ResultKind::Sr => sr::structured_report(context, result),
+            ResultKind::Sc => overlay::secondary_capture(context, result, radiograph),
+            ResultKind::Gsps => gsps::presentation_state(context, result),
+        })
+        .collect()
+}

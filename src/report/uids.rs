@@ -10,25 +10,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::config::ResultKind;
 use crate::store::ValidUid;
-
-/// The kinds of object a result consists of; each gets its own UIDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjectKind {
-    StructuredReport,
-    SecondaryCapture,
-    PresentationState,
-}
-
-impl ObjectKind {
-    fn tag(self) -> &'static str {
-        match self {
-            ObjectKind::StructuredReport => "sr",
-            ObjectKind::SecondaryCapture => "sc",
-            ObjectKind::PresentationState => "gsps",
-        }
-    }
-}
 
 /// Which UID of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +55,7 @@ impl ResultUids {
         source_study: &str,
         source_instance: &str,
         model_version: &str,
-        kind: ObjectKind,
+        kind: ResultKind,
         role: UidRole,
     ) -> String {
         let subject = match role {
@@ -80,7 +63,7 @@ impl ResultUids {
             UidRole::SopInstance => source_instance,
         };
         let mut hasher = Sha256::new();
-        for part in [subject, model_version, kind.tag(), role.tag()] {
+        for part in [subject, model_version, kind.key(), role.tag()] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
@@ -122,14 +105,14 @@ mod tests {
                 STUDY,
                 SOURCE,
                 "model 1",
-                ObjectKind::StructuredReport,
+                ResultKind::Sr,
                 UidRole::SopInstance,
             );
             let b = uids.derive(
                 STUDY,
                 SOURCE,
                 "model 1",
-                ObjectKind::StructuredReport,
+                ResultKind::Sr,
                 UidRole::SopInstance,
             );
             assert_eq!(a, b);
@@ -145,32 +128,32 @@ mod tests {
             |kind, role, model: &str, source: &str| uids.derive(STUDY, source, model, kind, role);
         let mut all = vec![
             base(
-                ObjectKind::StructuredReport,
+                ResultKind::Sr,
                 UidRole::SopInstance,
                 "m 1",
                 SOURCE,
             ),
             base(
-                ObjectKind::SecondaryCapture,
+                ResultKind::Sc,
                 UidRole::SopInstance,
                 "m 1",
                 SOURCE,
             ),
             base(
-                ObjectKind::PresentationState,
+                ResultKind::Gsps,
                 UidRole::SopInstance,
                 "m 1",
                 SOURCE,
             ),
-            base(ObjectKind::StructuredReport, UidRole::Series, "m 1", SOURCE),
+            base(ResultKind::Sr, UidRole::Series, "m 1", SOURCE),
             base(
-                ObjectKind::StructuredReport,
+                ResultKind::Sr,
                 UidRole::SopInstance,
                 "m 2",
                 SOURCE,
             ),
             base(
-                ObjectKind::StructuredReport,
+                ResultKind::Sr,
                 UidRole::SopInstance,
                 "m 1",
                 "1.2.3",
@@ -189,14 +172,14 @@ mod tests {
             STUDY,
             "1.2.3.1",
             "m 1",
-            ObjectKind::SecondaryCapture,
+            ResultKind::Sc,
             UidRole::Series,
         );
         let two = uids.derive(
             STUDY,
             "1.2.3.2",
             "m 1",
-            ObjectKind::SecondaryCapture,
+            ResultKind::Sc,
             UidRole::Series,
         );
         assert_eq!(one, two);
