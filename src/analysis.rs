@@ -10,8 +10,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Findings;
-use crate::imaging::{self, Gate, Normalisation};
+use dicom_object::DefaultDicomObject;
+
+use crate::imaging::{self, Gate, Normalisation, Radiograph};
 use crate::model::Model;
+use crate::report::publish::PublishedObject;
 
 /// How long each step took, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,11 +34,20 @@ pub struct AnalysisResult {
     pub timings: Timings,
     /// Size of the analysed image (columns, rows).
     pub image_size: [u32; 2],
+    /// (row, column) spacing in mm, when the image states it.
+    #[serde(default)]
+    pub pixel_spacing_mm: Option<[f64; 2]>,
+    /// The result objects made from it (SR, overlay, presentation state).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedObject>,
 }
 
 /// What became of an image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
+// One outcome per image, moved a handful of times: boxing would only add
+// noise at every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Analysed(AnalysisResult),
     /// Deliberately skipped, with the reason (e.g. a lateral view).
@@ -55,18 +67,37 @@ pub enum AnalysisError {
     Model(String),
 }
 
+/// An analysis with what the report stage needs besides the outcome.
+pub struct Analysis {
+    pub outcome: Outcome,
+    /// The source object as read.
+    pub source: DefaultDicomObject,
+    /// The image as displayed (analysed images only).
+    pub radiograph: Option<Radiograph>,
+}
+
 /// Analyses one Part-10 file.
 pub fn analyse_file(model: &Model, path: &Path) -> Result<Outcome, AnalysisError> {
+    analyse_path(model, path).map(|analysis| analysis.outcome)
+}
+
+/// Analyses one Part-10 file, keeping the source and the decoded image.
+pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisError> {
     let started = Instant::now();
-    let object = dicom_object::open_file(path).map_err(|e| AnalysisError::Read(e.to_string()))?;
+    let source = dicom_object::open_file(path).map_err(|e| AnalysisError::Read(e.to_string()))?;
     let read_ms = elapsed_ms(started);
-    if let Gate::NotAnalysed { reason } = imaging::gate(&object) {
-        return Ok(Outcome::NotAnalysed { reason });
+    if let Gate::NotAnalysed { reason } = imaging::gate(&source) {
+        return Ok(Analysis {
+            outcome: Outcome::NotAnalysed { reason },
+            source,
+            radiograph: None,
+        });
     }
+    let object = &source;
 
     let step = Instant::now();
     let radiograph =
-        imaging::load_radiograph(&object).map_err(|e| AnalysisError::Decode(e.to_string()))?;
+        imaging::load_radiograph(object).map_err(|e| AnalysisError::Decode(e.to_string()))?;
     let decode_ms = elapsed_ms(step);
 
     let step = Instant::now();
@@ -94,7 +125,7 @@ pub fn analyse_file(model: &Model, path: &Path) -> Result<Outcome, AnalysisError
     );
     let findings_ms = elapsed_ms(step);
 
-    Ok(Outcome::Analysed(AnalysisResult {
+    let outcome = Outcome::Analysed(AnalysisResult {
         findings,
         timings: Timings {
             read_ms,
@@ -105,7 +136,14 @@ pub fn analyse_file(model: &Model, path: &Path) -> Result<Outcome, AnalysisError
             total_ms: elapsed_ms(started),
         },
         image_size: [radiograph.columns, radiograph.rows],
-    }))
+        pixel_spacing_mm: radiograph.pixel_spacing_mm,
+        published: Vec::new(),
+    });
+    Ok(Analysis {
+        outcome,
+        source,
+        radiograph: Some(radiograph),
+    })
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::model::Model;
+use crate::report::publish::Publisher;
 use crate::scp::{Listener, SessionContext};
 use crate::status::serve_control_socket;
 use crate::store::Store;
@@ -49,6 +50,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.database().clone(),
         store.data_dir().to_path_buf(),
         Arc::new(model),
+        Arc::new(Publisher::new(&config, store.data_dir().to_path_buf())?),
         std::time::Duration::from_secs(config.analysis.retry_delay_secs),
     )?;
 

@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::analysis::{Outcome, analyse_file};
+use crate::analysis::{Analysis, Outcome, analyse_path};
 use crate::db::Database;
 use crate::model::Model;
 use crate::queue::{Job, JobState};
+use crate::report::publish::Publisher;
 use crate::store::index;
 
 /// How long an idle worker sleeps before looking again without a signal.
@@ -38,6 +39,7 @@ impl WorkerPool {
         db: Database,
         data_dir: PathBuf,
         model: Arc<Model>,
+        publisher: Arc<Publisher>,
         retry_delay: Duration,
     ) -> anyhow::Result<WorkerPool> {
         let requeued = db.queue().requeue_interrupted()?;
@@ -58,6 +60,7 @@ impl WorkerPool {
                     db: db.clone(),
                     data_dir: data_dir.clone(),
                     model: model.clone(),
+                    publisher: publisher.clone(),
                     retry_delay,
                 };
                 std::thread::Builder::new()
@@ -84,6 +87,8 @@ struct Worker {
     db: Database,
     data_dir: PathBuf,
     model: Arc<Model>,
+    /// Builds, stores and queues the result objects.
+    publisher: Arc<Publisher>,
     /// Delay before the first retry of a failed analysis.
     retry_delay: Duration,
 }
@@ -120,10 +125,14 @@ impl Worker {
         };
         let path = self.data_dir.join(&record.path);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            analyse_file(&self.model, &path)
+            analyse_path(&self.model, &path).map(|analysis| self.publish(analysis))
         }));
         let recorded = match outcome {
-            Ok(Ok(Outcome::Analysed(result))) => {
+            Ok(Ok(Err(error))) => {
+                self.fail(job, &format!("publishing the results: {error:#}"));
+                return;
+            }
+            Ok(Ok(Ok(Outcome::Analysed(result)))) => {
                 let positives: Vec<&str> = result
                     .findings
                     .categories
@@ -136,6 +145,7 @@ impl Worker {
                     sop_instance_uid = %job.sop_instance_uid,
                     total_ms = format_args!("{:.0}", result.timings.total_ms),
                     regions = result.findings.localised.len(),
+                    results = result.published.len(),
                     positive = ?positives,
                     "analysed"
                 );
@@ -143,7 +153,7 @@ impl Worker {
                     .map_err(anyhow::Error::from)
                     .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))
             }
-            Ok(Ok(Outcome::NotAnalysed { reason })) => {
+            Ok(Ok(Ok(Outcome::NotAnalysed { reason }))) => {
                 tracing::info!(job = job.id, sop_instance_uid = %job.sop_instance_uid, %reason, "not analysed");
                 queue.finish(job, JobState::NotAnalysed { reason }, None)
             }
@@ -158,6 +168,23 @@ impl Worker {
         };
         if let Err(error) = recorded {
             tracing::error!(job = job.id, %error, "could not record the analysis");
+        }
+    }
+
+    /// Makes the result objects of an analysed image; other outcomes pass
+    /// through. Runs inside the panic guard, like the analysis itself.
+    fn publish(&self, analysis: Analysis) -> anyhow::Result<Outcome> {
+        let Analysis {
+            outcome,
+            source,
+            radiograph,
+        } = analysis;
+        match (outcome, radiograph) {
+            (Outcome::Analysed(mut result), Some(radiograph)) => {
+                result.published = self.publisher.publish(&source, &result, &radiograph)?;
+                Ok(Outcome::Analysed(result))
+            }
+            (outcome, _) => Ok(outcome),
         }
     }
 

@@ -222,11 +222,7 @@ pub fn put_u16(object: &mut InMemDicomObject, tag: Tag, value: u16) {
 
 /// Puts a sequence of items.
 pub fn put_seq(object: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
-    object.put(DataElement::new(
-        tag,
-        VR::SQ,
-        DataSetSequence::from(items),
-    ));
+    object.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
 }
 
 /// Puts an empty (type 2) element.

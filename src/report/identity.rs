@@ -46,10 +46,12 @@ pub fn copy_identity(
     }
     for &(tag, type_2) in COPIED {
         match source.get(tag) {
-            Some(element) => {
+            Some(element) if is_well_formed(element) => {
                 target.put(element.clone());
             }
-            None if type_2 => {
+            // A malformed value in the source (an age without its unit,
+            // say) is not repeated: PACS would reject the result for it.
+            Some(_) | None if type_2 => {
                 let vr = dicom_core::dictionary::DataDictionary::by_tag(
                     &dicom_dictionary_std::StandardDataDictionary,
                     tag,
@@ -62,10 +64,32 @@ pub fn copy_identity(
                     dicom_core::PrimitiveValue::Empty,
                 ));
             }
+            Some(_) => tracing::debug!(?tag, "not copying a malformed source attribute"),
             None => {}
         }
     }
     Ok(())
+}
+
+/// Whether a copied value fits its VR where a slip is common: AS (`nnnD`,
+/// `nnnW`, `nnnM`, `nnnY`) and DA (`YYYYMMDD`).
+fn is_well_formed(element: &dicom_core::DataElement<InMemDicomObject>) -> bool {
+    let Ok(value) = element.to_str() else {
+        return true;
+    };
+    let value = value.trim_end_matches(['\0', ' ']);
+    if value.is_empty() {
+        return true;
+    }
+    match element.vr() {
+        dicom_core::VR::AS => {
+            value.len() == 4
+                && value[..3].bytes().all(|b| b.is_ascii_digit())
+                && matches!(value.as_bytes()[3], b'D' | b'W' | b'M' | b'Y')
+        }
+        dicom_core::VR::DA => value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit()),
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +145,36 @@ mod tests {
             target.get(tags::PATIENT_AGE).is_none(),
             "type 3 stays absent"
         );
+    }
+
+    #[test]
+    fn malformed_ages_and_dates_are_not_copied() {
+        let mut source = source();
+        source.put(DataElement::new(
+            tags::PATIENT_AGE,
+            VR::AS,
+            PrimitiveValue::from("62"),
+        ));
+        source.put(DataElement::new(
+            tags::PATIENT_BIRTH_DATE,
+            VR::DA,
+            PrimitiveValue::from("1970-1-1"),
+        ));
+        let mut target = InMemDicomObject::new_empty();
+        copy_identity(&source, &mut target).unwrap();
+        assert!(target.get(tags::PATIENT_AGE).is_none());
+        assert_eq!(
+            text(&target, tags::PATIENT_BIRTH_DATE),
+            "",
+            "type 2: kept empty"
+        );
+        source.put(DataElement::new(
+            tags::PATIENT_AGE,
+            VR::AS,
+            PrimitiveValue::from("062Y"),
+        ));
+        copy_identity(&source, &mut target).unwrap();
+        assert_eq!(text(&target, tags::PATIENT_AGE), "062Y");
     }
 
     #[test]

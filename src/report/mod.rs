@@ -6,14 +6,20 @@
 //! - `identity`: patient and study copied from the source image
 //! - `header`: the modules every result object shares (patient, study,
 //!   series, equipment, SOP common)
+//! - `content_item`, `codes`: SR content items and the coded concepts
+//! - `sites`: which structures (heart, hila, diaphragm) a finding overlaps
 //! - `sr`: the TID 1500 measurement report (IHE AI Results)
 //! - `overlay`: the secondary-capture picture with findings burned in
 //! - `gsps`: the same outlines as a presentation state on the original
 
+pub mod codes;
+pub mod content_item;
 pub mod gsps;
 pub mod header;
 pub mod identity;
 pub mod overlay;
+pub mod publish;
+pub mod sites;
 pub mod sr;
 pub mod uids;
 

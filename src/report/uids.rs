@@ -13,18 +13,24 @@ use sha2::{Digest, Sha256};
 use crate::config::ResultKind;
 use crate::store::ValidUid;
 
-/// Which UID of an object.
+/// Which UID of a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UidRole {
     SopInstance,
     Series,
+    /// The Device Observer UID of the analysing device (model).
+    Device,
+    /// The Tracking Unique Identifier of the n-th measurement group.
+    Tracking(u32),
 }
 
 impl UidRole {
-    fn tag(self) -> &'static str {
+    fn tag(self) -> String {
         match self {
-            UidRole::SopInstance => "instance",
-            UidRole::Series => "series",
+            UidRole::SopInstance => "instance".into(),
+            UidRole::Series => "series".into(),
+            UidRole::Device => "device".into(),
+            UidRole::Tracking(n) => format!("tracking-{n}"),
         }
     }
 }
@@ -60,10 +66,12 @@ impl ResultUids {
     ) -> String {
         let subject = match role {
             UidRole::Series => source_study,
-            UidRole::SopInstance => source_instance,
+            UidRole::Device => "",
+            UidRole::SopInstance | UidRole::Tracking(_) => source_instance,
         };
+        let role = role.tag();
         let mut hasher = Sha256::new();
-        for part in [subject, model_version, kind.key(), role.tag()] {
+        for part in [subject, model_version, kind.key(), role.as_str()] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
@@ -127,37 +135,12 @@ mod tests {
         let base =
             |kind, role, model: &str, source: &str| uids.derive(STUDY, source, model, kind, role);
         let mut all = vec![
-            base(
-                ResultKind::Sr,
-                UidRole::SopInstance,
-                "m 1",
-                SOURCE,
-            ),
-            base(
-                ResultKind::Sc,
-                UidRole::SopInstance,
-                "m 1",
-                SOURCE,
-            ),
-            base(
-                ResultKind::Gsps,
-                UidRole::SopInstance,
-                "m 1",
-                SOURCE,
-            ),
+            base(ResultKind::Sr, UidRole::SopInstance, "m 1", SOURCE),
+            base(ResultKind::Sc, UidRole::SopInstance, "m 1", SOURCE),
+            base(ResultKind::Gsps, UidRole::SopInstance, "m 1", SOURCE),
             base(ResultKind::Sr, UidRole::Series, "m 1", SOURCE),
-            base(
-                ResultKind::Sr,
-                UidRole::SopInstance,
-                "m 2",
-                SOURCE,
-            ),
-            base(
-                ResultKind::Sr,
-                UidRole::SopInstance,
-                "m 1",
-                "1.2.3",
-            ),
+            base(ResultKind::Sr, UidRole::SopInstance, "m 2", SOURCE),
+            base(ResultKind::Sr, UidRole::SopInstance, "m 1", "1.2.3"),
         ];
         let count = all.len();
         all.sort();
@@ -168,20 +151,8 @@ mod tests {
     #[test]
     fn series_uids_are_shared_within_a_study() {
         let uids = ResultUids::new(None).unwrap();
-        let one = uids.derive(
-            STUDY,
-            "1.2.3.1",
-            "m 1",
-            ResultKind::Sc,
-            UidRole::Series,
-        );
-        let two = uids.derive(
-            STUDY,
-            "1.2.3.2",
-            "m 1",
-            ResultKind::Sc,
-            UidRole::Series,
-        );
+        let one = uids.derive(STUDY, "1.2.3.1", "m 1", ResultKind::Sc, UidRole::Series);
+        let two = uids.derive(STUDY, "1.2.3.2", "m 1", ResultKind::Sc, UidRole::Series);
         assert_eq!(one, two);
     }
 

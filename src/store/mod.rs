@@ -10,6 +10,7 @@
 
 mod incoming;
 pub mod index;
+pub mod results;
 mod structure;
 pub mod uid;
 
