@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the real DICOM
-# peers the tests drive (DCMTK, dicom3tools) and the build tools, then runs
-# `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+# peers the tests drive (DCMTK, dicom3tools, Orthanc as the PACS, highdicom as
+# an independent SR reader) and the build tools, then runs `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +9,19 @@ need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! python3 -c "import highdicom" >/dev/null 2>&1; then
+    echo "installing: highdicom (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
+        || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
 
 cargo test --locked
