@@ -12,12 +12,17 @@
 //! - `overlay`: the secondary-capture picture with findings burned in
 //! - `gsps`: the same outlines as a presentation state on the original
 
+mod banner;
+mod canvas;
 pub mod codes;
 pub mod content_item;
 pub mod gsps;
 pub mod header;
 pub mod identity;
+mod legend;
+mod lettering;
 pub mod overlay;
+pub mod picture;
 pub mod publish;
 pub mod sites;
 pub mod sr;

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""End-to-end latency and throughput: modality -> chestnode -> Orthanc.
+
+What is measured
+  For each image: the time from starting `storescu` (sending one 2k x 2k
+  chest CR, ../shared/data/dicom/wg04/RG1_JLSN.dcm, JPEG-LS, each copy in its
+  own study with new UIDs) to chestnode's SR *and* SC both being stored in
+  Orthanc (polled over Orthanc's REST API every 20 ms). Two runs:
+    - paced: one image per second (`--rate 1`), N images;
+    - full speed: all N storescu processes started back to back.
+  Reported: p50, p95 and max latency per run, and for the full-speed run
+  the throughput N / (last result stored - first send started).
+  chestnode is the release build with its default (embedded) model, one
+  analysis worker, destinations = Orthanc for SR and SC. Orthanc (Debian
+  package) and chestnode each run on loopback with a fresh data directory.
+
+How to run
+  cargo build --release && python3 bench/pacs_latency.py [--n 30]
+  Needs DCMTK (storescu, dcmodify) and Orthanc. Prints a Markdown table and
+  writes it to bench/out/pacs-latency-<timestamp>.md (git-ignored).
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT.parent / "shared/data/dicom/wg04/RG1_JLSN.dcm"
+BIN = ROOT / "target/release/chestnode"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, limit=30):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"port {port} did not open")
+
+
+def orthanc_find(http, modality, study):
+    body = json.dumps({"Level": "Instance", "Query": {"StudyInstanceUID": study, "Modality": modality}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{http}/tools/find", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def make_copies(n, work):
+    """N copies of the source, each with new study, series and instance UIDs."""
+    copies = []
+    for i in range(n):
+        path = work / f"img{i:03d}.dcm"
+        shutil.copy(SOURCE, path)
+        subprocess.run(["dcmodify", "-nb", "-gst", "-gse", "-gin", str(path)], check=True, capture_output=True)
+        out = subprocess.run(["dcmdump", "+P", "0020,000d", str(path)], check=True, capture_output=True, text=True).stdout
+        study = out.split("[", 1)[1].split("]", 1)[0]
+        copies.append((path, study))
+    return copies
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def run(copies, node_port, http, rate):
+    """Sends the copies (paced at `rate` per second, or all at once if None)
+    and returns (send times, result times) per image."""
+    sent, done, processes = {}, {}, []
+    pending = {study for _, study in copies}
+    next_send = time.time()
+    queue = list(copies)
+    while pending:
+        now = time.time()
+        while queue and (rate is None or now >= next_send):
+            path, study = queue.pop(0)
+            sent[study] = time.time()
+            env = dict(os.environ, TCP_NODELAY="1")
+            processes.append(subprocess.Popen(
+                ["storescu", "-aec", "CHESTNODE", "127.0.0.1", str(node_port), str(path)],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            next_send += 1.0 / rate if rate else 0
+        for study in list(pending):
+            if study in sent and orthanc_find(http, "SR", study) and orthanc_find(http, "OT", study):
+                done[study] = time.time()
+                pending.discard(study)
+        if time.time() - max(sent.values(), default=time.time()) > 120:
+            raise SystemExit(f"{len(pending)} results never arrived")
+        time.sleep(0.02)
+    for process in processes:
+        if process.wait() != 0:
+            raise SystemExit("a storescu failed")
+    return sent, done
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=30)
+    args = parser.parse_args()
+    if not BIN.exists():
+        raise SystemExit("build first: cargo build --release")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        dicom, http, node_port = free_port(), free_port(), free_port()
+        (work / "orthanc-db").mkdir()
+        (work / "orthanc.json").write_text(json.dumps({
+            "Name": "bench", "StorageDirectory": str(work / "orthanc-db"),
+            "IndexDirectory": str(work / "orthanc-db"), "DicomAet": "ORTHANC",
+            "DicomPort": dicom, "HttpPort": http, "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
+        }))
+        orthanc = subprocess.Popen(["Orthanc", str(work / "orthanc.json")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (work / "chestnode.toml").write_text(f"""
+[node]
+port = {node_port}
+data_dir = "{work / 'data'}"
+[storage]
+min_free_mb = 1
+[[destinations]]
+name = "orthanc"
+ae_title = "ORTHANC"
+host = "127.0.0.1"
+port = {dicom}
+kinds = ["sr", "sc"]
+""")
+        node = subprocess.Popen([str(BIN), "serve", "--config", str(work / "chestnode.toml")],
+                                stdout=subprocess.DEVNULL, stderr=open(work / "node.log", "w"))
+        try:
+            wait_port(http)
+            wait_port(node_port)
+            rows = []
+            for label, rate in [("1 image/s", 1.0), ("full speed", None)]:
+                copies = make_copies(args.n, work / label.replace(" ", "_").replace("/", "_"))
+                sent, done = run(copies, node_port, http, rate)
+                latencies = [done[s] - sent[s] for s in sent]
+                span = max(done.values()) - min(sent.values())
+                rows.append((label, statistics.median(latencies), percentile(latencies, 95),
+                             max(latencies), args.n / span))
+        finally:
+            node.terminate()
+            orthanc.terminate()
+            node.wait()
+            orthanc.wait()
+    lines = [
+        f"End to end, storescu -> chestnode -> Orthanc (SR and SC stored), {args.n} images of RG1_JLSN (1955x1841 JPEG-LS), `python3 bench/pacs_latency.py --n {args.n}`",
+        "",
+        "| run | p50 s | p95 s | max s | throughput images/s |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.2f} |" for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "bench/out"
+    out.mkdir(exist_ok=True)
+    (out / f"pacs-latency-{time.strftime('%Y%m%d-%H%M%S')}.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
