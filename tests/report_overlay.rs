@@ -17,8 +17,8 @@ use chestnode::findings::{
     Category, CategoryCall, Findings, LocalisedFinding, ModelIdentity, Region,
 };
 use chestnode::imaging::{Radiograph, load_radiograph};
+use chestnode::report::overlay::picture::{self, Banner, category_colour};
 use chestnode::report::overlay::secondary_capture;
-use chestnode::report::picture::{self, Banner, category_colour};
 use chestnode::report::{ResultContext, ResultObject, ResultUids};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -122,6 +122,8 @@ fn findings_for(radiograph: &Radiograph, research_use_only: bool) -> AnalysisRes
         },
         timings: Timings::default(),
         image_size: [radiograph.columns, radiograph.rows],
+        pixel_spacing_mm: radiograph.pixel_spacing_mm,
+        published: Vec::new(),
     }
 }
 

@@ -6,25 +6,18 @@
 //! - `identity`: patient and study copied from the source image
 //! - `header`: the modules every result object shares (patient, study,
 //!   series, equipment, SOP common)
-//! - `content_item`, `codes`: SR content items and the coded concepts
-//! - `sites`: which structures (heart, hila, diaphragm) a finding overlaps
-//! - `sr`: the TID 1500 measurement report (IHE AI Results)
-//! - `overlay`: the secondary-capture picture with findings burned in
+//! - `sr/`: the TID 1500 measurement report (IHE AI Results), with its
+//!   content items, codes and the structures a finding overlaps
+//! - `overlay/`: the secondary-capture picture with findings burned in
+//!   (layout, banner, legend, drawing, lettering)
 //! - `gsps`: the same outlines as a presentation state on the original
+//! - `publish`: build, store and queue the objects for one image
 
-mod banner;
-mod canvas;
-pub mod codes;
-pub mod content_item;
 pub mod gsps;
 pub mod header;
 pub mod identity;
-mod legend;
-mod lettering;
 pub mod overlay;
-pub mod picture;
 pub mod publish;
-pub mod sites;
 pub mod sr;
 pub mod uids;
 

@@ -18,17 +18,21 @@
 //!
 //! Images that were not analysed get no SR at all (see `worker`).
 
+pub mod codes;
+pub mod content_item;
+pub mod sites;
+
 use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
-use super::codes::{self, *};
-use super::content_item::{
+use self::codes::*;
+use self::content_item::{
     Code, ImageReference, Relationship, closed_polyline, code, container, image, num,
     root_container, text, uidref, with_children,
 };
+use self::sites::overlapped_structures;
 use super::header::{ResultContext, ResultObject, put_seq, put_str};
-use super::sites::overlapped_structures;
 use super::uids::UidRole;
 use crate::analysis::AnalysisResult;
 use crate::config::ResultKind;

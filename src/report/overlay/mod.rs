@@ -7,18 +7,24 @@
 //! image it was derived from. What the picture shows is `picture`'s
 //! business.
 
+mod banner;
+mod canvas;
+mod legend;
+mod lettering;
+pub mod picture;
+
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::header::{
-    RESEARCH_USE_ONLY, ResultContext, ResultObject, code_item, put_empty, put_seq, put_str, put_u16,
-};
-use super::picture::{self, Banner, Picture};
 use crate::analysis::AnalysisResult;
 use crate::config::ResultKind;
 use crate::imaging::Radiograph;
 use crate::imaging::attributes::text;
+use crate::report::header::{
+    RESEARCH_USE_ONLY, ResultContext, ResultObject, code_item, put_empty, put_seq, put_str, put_u16,
+};
+use picture::{Banner, Picture};
 
 /// Secondary Capture Image Storage.
 pub const SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.7";
@@ -300,6 +306,8 @@ mod tests {
             },
             timings: Timings::default(),
             image_size: [521, 513],
+            pixel_spacing_mm: None,
+            published: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::header::{code_item, put_seq, put_str};
+use crate::report::header::{code_item, put_seq, put_str};
 
 /// A coded concept: (code value, coding scheme designator, code meaning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
