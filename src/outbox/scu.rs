@@ -327,6 +327,12 @@ pub fn data_set_for(
         // rest of the group.
         let start = PREAMBLE + 4 + 12 + meta.information_group_length as usize;
         return match bytes.get(start..) {
+            // Every value has an even length (PS3.5 §7.1.1), so a data set
+            // does too; a peer given an odd one waits for the byte that
+            // never comes, and the delivery would time out for ever.
+            Some(data_set) if data_set.len() % 2 == 1 => Err(unreadable(
+                "the data set has an odd length (a value of odd length): not valid DICOM".into(),
+            )),
             Some(data_set) if !data_set.is_empty() => Ok(data_set.to_vec()),
             _ => Err(unreadable("no data set after the file meta group".into())),
         };

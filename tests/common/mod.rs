@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod orthanc;
 pub mod scu;
 
 use std::net::{TcpListener, TcpStream};
