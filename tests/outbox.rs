@@ -228,6 +228,15 @@ fn status_json(data_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// Polls `chestnode status` (a process each time, so not too often)
+/// until this destination's `field` reaches `expected`.
+fn wait_for_backlog(data_dir: &Path, destination: &str, field: &str, expected: usize) -> bool {
+    wait_until(Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_millis(200));
+        backlog(&status_json(data_dir), destination)[field] == expected
+    })
+}
+
 fn backlog<'a>(status: &'a serde_json::Value, destination: &str) -> &'a serde_json::Value {
     status["destinations"]
         .as_array()
@@ -562,9 +571,7 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
     let server_log = || std::fs::read_to_string(root.path().join("chestnode.log")).unwrap();
 
     assert!(
-        wait_until(Duration::from_secs(30), || {
-            backlog(&status_json(&data_dir), "pacs")["dead_letter"] == objects.len()
-        }),
+        wait_for_backlog(&data_dir, "pacs", "dead_letter", objects.len()),
         "{}",
         server_log()
     );
@@ -587,9 +594,7 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
     );
     assert!(said.contains("running server"), "{said}");
     assert!(
-        wait_until(Duration::from_secs(60), || {
-            backlog(&status_json(&data_dir), "pacs")["delivered"] == objects.len()
-        }),
+        wait_for_backlog(&data_dir, "pacs", "delivered", objects.len()),
         "{}",
         server_log()
     );

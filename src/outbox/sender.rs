@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::failure::{Failure, StatusOutcome, classify_status};
 use super::scu::{ObjectToStore, ScuSettings, StoreAssociation, StoreError};
-use super::{Backoff, Delivery, Outbox, unix_now_ms};
+use super::{Backoff, Delivery, DeliveryState, Outbox, unix_now_ms};
 use crate::config::{Config, DestinationConfig};
 use crate::db::Database;
 use crate::incidents::IncidentLog;
@@ -111,7 +111,14 @@ impl DestinationSender {
             wake.borrow_and_update();
             let wait = match self.due_or_wait().await {
                 Ok(Ok(due)) => {
-                    self.send_batch(due).await;
+                    if let Some(hold) = self.send_batch(due).await {
+                        // The peer is unreachable: other due deliveries
+                        // would fail the same way, so they wait too.
+                        tokio::select! {
+                            _ = self.stop.cancelled() => break,
+                            _ = tokio::time::sleep(hold) => {}
+                        }
+                    }
                     continue;
                 }
                 Ok(Err(wait)) => wait,
@@ -152,8 +159,10 @@ impl DestinationSender {
         .await?
     }
 
-    /// Sends `due` over one association, recording each outcome.
-    async fn send_batch(&self, due: Vec<Delivery>) {
+    /// Sends `due` over one association, recording each outcome. When no
+    /// association could be had for a transient reason, returns how long
+    /// the whole destination should wait: until the batch is due again.
+    async fn send_batch(&self, due: Vec<Delivery>) -> Option<Duration> {
         let proposals: Vec<(&str, &str)> = due
             .iter()
             .map(|d| (d.sop_class_uid.as_str(), d.transfer_syntax_uid.as_str()))
@@ -169,10 +178,18 @@ impl DestinationSender {
             Err(failure) => {
                 // Nothing was sent: every delivery of the batch failed
                 // the same way.
+                let mut next_due_ms = None;
                 for delivery in &due {
-                    self.record_failure(delivery, &failure).await;
+                    if let Some(updated) = self.record_failure(delivery, &failure).await {
+                        if let DeliveryState::Pending { not_before_ms } = updated.state {
+                            next_due_ms = Some(
+                                next_due_ms.map_or(not_before_ms, |t: u64| t.min(not_before_ms)),
+                            );
+                        }
+                    }
                 }
-                return;
+                let now = unix_now_ms();
+                return next_due_ms.map(|at| Duration::from_millis(at.saturating_sub(now)));
             }
         };
         for delivery in &due {
@@ -206,17 +223,20 @@ impl DestinationSender {
                         self.record_failure(delivery, &failure).await;
                     }
                 },
-                Err(StoreError::Object(failure)) => self.record_failure(delivery, &failure).await,
+                Err(StoreError::Object(failure)) => {
+                    self.record_failure(delivery, &failure).await;
+                }
                 Err(StoreError::Association(failure)) => {
                     // The rest of the batch was not tried; it stays due
                     // and goes out on a new association.
                     self.record_failure(delivery, &failure).await;
                     association.abort().await;
-                    return;
+                    return None;
                 }
             }
         }
         association.release().await;
+        None
     }
 
     async fn record_delivered(&self, delivery: &Delivery, status: u16) {
@@ -237,7 +257,8 @@ impl DestinationSender {
         }
     }
 
-    async fn record_failure(&self, delivery: &Delivery, failure: &Failure) {
+    /// Records a failed attempt; returns the updated record.
+    async fn record_failure(&self, delivery: &Delivery, failure: &Failure) -> Option<Delivery> {
         let outbox = self.outbox.clone();
         let record = delivery.clone();
         let reason = failure.reason().to_owned();
@@ -253,8 +274,14 @@ impl DestinationSender {
         .await;
         let updated = match outcome {
             Ok(Ok(updated)) => updated,
-            Ok(Err(error)) => return self.cannot_record(delivery, &error.to_string()),
-            Err(error) => return self.cannot_record(delivery, &error.to_string()),
+            Ok(Err(error)) => {
+                self.cannot_record(delivery, &error.to_string());
+                return None;
+            }
+            Err(error) => {
+                self.cannot_record(delivery, &error.to_string());
+                return None;
+            }
         };
         if permanent {
             tracing::error!(
@@ -275,7 +302,7 @@ impl DestinationSender {
             );
         } else {
             let retry_in_ms = match updated.state {
-                super::DeliveryState::Pending { not_before_ms } => {
+                DeliveryState::Pending { not_before_ms } => {
                     not_before_ms.saturating_sub(unix_now_ms())
                 }
                 _ => 0,
@@ -289,6 +316,7 @@ impl DestinationSender {
                 "delivery failed; will retry"
             );
         }
+        Some(updated)
     }
 
     fn cannot_record(&self, delivery: &Delivery, error: &str) {
