@@ -8,13 +8,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chestnode::config::{Config, DestinationConfig, ResultKind};
 use chestnode::db::Database;
 use chestnode::outbox::{Delivery, DeliveryState, NewDelivery, OutboxSenders};
 use common::orthanc::{Orthanc, OrthancOptions};
+use common::storescp::{StoreScp, received_file};
 use common::{free_port, test_data, wait_for_port, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -144,38 +145,6 @@ impl InProcess {
     }
 }
 
-/// DCMTK's storescp (by path: another `storescp` may come first on PATH),
-/// killed when dropped.
-struct StoreScp {
-    child: Child,
-    port: u16,
-}
-
-impl StoreScp {
-    fn start(output: &Path, extra: &[&str]) -> StoreScp {
-        let port = free_port();
-        std::fs::create_dir_all(output).unwrap();
-        let child = Command::new("/usr/bin/storescp")
-            .args(["-aet", "STORESCP", "+uf", "-od"])
-            .arg(output)
-            .args(extra)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("DCMTK storescp is installed at /usr/bin/storescp");
-        wait_for_port(port, Duration::from_secs(10));
-        StoreScp { child, port }
-    }
-}
-
-impl Drop for StoreScp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `dcmdump` of a file's data set (the meta group left out), in the given
 /// file's own transfer syntax or as written.
 fn dump_data_set(file: &Path) -> Vec<String> {
@@ -190,15 +159,6 @@ fn dump_data_set(file: &Path) -> Vec<String> {
         .filter(|l| l.starts_with('(') && !l.starts_with("(0002,"))
         .map(str::to_owned)
         .collect()
-}
-
-/// The file storescp wrote for this SOP Instance UID (its names are not
-/// the UIDs), if any.
-fn received_file(received: &Path, sop_instance_uid: &str) -> Option<PathBuf> {
-    common::files_below(received).into_iter().find(|f| {
-        dicom_object::open_file(f)
-            .is_ok_and(|o| o.meta().media_storage_sop_instance_uid() == sop_instance_uid)
-    })
 }
 
 fn transfer_syntax_of(file: &Path) -> String {

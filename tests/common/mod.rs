@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod orthanc;
 pub mod scu;
+pub mod storescp;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
