@@ -308,6 +308,9 @@ impl Config {
                 bail!("destinations.{name}.kinds is empty");
             }
         }
+        if !(4096..=16_777_216).contains(&self.outbox.max_pdu_length) {
+            bail!("outbox.max_pdu_length must be between 4096 and 16777216");
+        }
         if self.outbox.retry_delay_secs == 0 || self.outbox.timeout_secs == 0 {
             bail!("outbox.retry_delay_secs and outbox.timeout_secs must be at least 1");
         }

@@ -1,7 +1,7 @@
 //! The sled database in the data directory, and the trees the stages share.
 //!
-//! One sled database holds every record the node keeps: instances, jobs and
-//! the incident log. sled allows one process at a time, which is why
+//! One sled database holds every record the node keeps: instances, jobs,
+//! result deliveries and the incident log. sled allows one process at a time, which is why
 //! `chestnode status` asks a running server over its control socket instead
 //! of opening the database itself (see `status`).
 
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::incidents::IncidentLog;
+use crate::outbox::{DeliverySignal, OUTBOX_TREE, Outbox};
 use std::sync::Arc;
 
 use crate::queue::{JOBS_TREE, JobQueue, RESULTS_TREE, WorkSignal};
@@ -27,6 +28,10 @@ pub struct Database {
     pub incidents: IncidentLog,
     /// Wakes analysis workers when a job is created.
     pub work_available: Arc<WorkSignal>,
+    /// One record per result object and destination.
+    pub outbox: sled::Tree,
+    /// Wakes the outbox senders when deliveries are enqueued or retried.
+    pub deliveries_due: Arc<DeliverySignal>,
 }
 
 impl Database {
@@ -46,6 +51,8 @@ impl Database {
             jobs: db.open_tree(JOBS_TREE)?,
             results: db.open_tree(RESULTS_TREE)?,
             work_available: Arc::new(WorkSignal::default()),
+            outbox: db.open_tree(OUTBOX_TREE)?,
+            deliveries_due: Arc::new(DeliverySignal::default()),
             incidents: IncidentLog::open(&db)?,
             db,
         })
@@ -57,6 +64,10 @@ impl Database {
             self.results.clone(),
             self.work_available.clone(),
         )
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.outbox.clone(), self.deliveries_due.clone())
     }
 
     /// Forces everything written so far to disk.

@@ -32,6 +32,11 @@ enum Command {
     /// Works whether or not the server is running: a running server answers
     /// over its control socket, otherwise the index is read directly.
     Status(StatusArgs),
+    /// Send dead-lettered deliveries again: move them back to pending.
+    ///
+    /// Works whether or not the server is running; a running server starts
+    /// sending them at once. Prints how many were moved.
+    Retry(RetryArgs),
     /// Analyse DICOM files without a server and print the findings.
     ///
     /// Runs the same gating, decoding, preprocessing, model and findings as
@@ -105,6 +110,15 @@ struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct RetryArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Only this destination's dead letters [default: every destination's]
+    #[arg(long, value_name = "NAME")]
+    destination: Option<String>,
 }
 
 #[derive(Args)]
@@ -196,6 +210,27 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(chestnode::node::serve(config))
         }
         Command::Analyze(args) => analyze(args),
+        Command::Retry(args) => {
+            let config = args.config.load()?;
+            let report = runtime.block_on(chestnode::status::retry_dead_letters(
+                &config.node.data_dir,
+                args.destination.as_deref(),
+            ))?;
+            let scope = match &args.destination {
+                Some(name) => format!(" for {name}"),
+                None => String::new(),
+            };
+            println!(
+                "{} dead letter(s){scope} moved back to pending{}",
+                report.retried,
+                if report.server_running {
+                    "; the running server is sending them"
+                } else {
+                    "; they are sent when the server next runs"
+                }
+            );
+            Ok(())
+        }
         Command::Status(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::read_status(&config.node.data_dir))?;

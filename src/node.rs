@@ -1,11 +1,13 @@
 //! `chestnode serve`: opens the store, loads the model, starts the analysis
-//! workers, the SCP and the control socket, and shuts everything down in
-//! order on SIGTERM or Ctrl-C.
+//! workers, the outbox senders, the SCP and the control socket, and shuts
+//! everything down in order on SIGTERM or Ctrl-C.
 //!
 //! Shutdown order matters for "nothing acknowledged is lost": stop
 //! accepting, let in-flight associations finish (bounded by
 //! `shutdown_grace_secs`, after which they are aborted — an aborted transfer
-//! was never acknowledged, so nothing is lost), then flush sled.
+//! was never acknowledged, so nothing is lost), let the outbox senders
+//! finish the C-STORE in progress (anything unsent stays pending), then
+//! flush sled.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::model::Model;
+use crate::outbox::OutboxSenders;
 use crate::report::publish::Publisher;
 use crate::scp::{Listener, SessionContext};
 use crate::status::serve_control_socket;
@@ -68,6 +71,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let abort = CancellationToken::new();
     let tracker = TaskTracker::new();
 
+    let senders = OutboxSenders::start(
+        &config,
+        store.database(),
+        store.data_dir().to_path_buf(),
+        &shutdown,
+    );
     let control = tokio::spawn(serve_control_socket(store.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
@@ -98,6 +107,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "control socket task failed"),
         Ok(Ok(())) => {}
     }
+    // A sender may be waiting on a peer for up to the timeout twice
+    // (association, then response); then it stops.
+    let senders_limit = std::time::Duration::from_secs(config.outbox.timeout_secs)
+        .saturating_mul(2)
+        .saturating_add(ABORT_WAIT);
+    senders.stop(senders_limit).await;
     tokio::task::spawn_blocking(move || workers.stop()).await?;
     let flush_store = store.clone();
     tokio::task::spawn_blocking(move || flush_store.database().flush()).await??;

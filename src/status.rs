@@ -1,10 +1,16 @@
-//! `chestnode status`: what the node has received, what its jobs are doing
-//! and what went wrong lately, read from the data directory.
+//! `chestnode status`: what the node has received, what its jobs are doing,
+//! what each destination still has to receive and what went wrong lately,
+//! read from the data directory; and `chestnode retry`, which sends dead
+//! letters again.
 //!
 //! sled lets only one process open the index, so while a server runs the
 //! report comes from it, over a Unix socket in the data directory
 //! (`control.sock`); when no server answers there, the index is opened
 //! directly. Either way the report is gathered by the same function.
+//!
+//! The control protocol: the client writes one JSON [`ControlRequest`]
+//! (nothing at all means `status`), shuts down its side, and reads the JSON
+//! answer until the server closes the connection.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::analysis::AnalysisResult;
 use crate::db::Database;
 use crate::incidents::Incident;
+use crate::outbox::{DeliveryState, DestinationBacklog};
 use crate::queue::{Job, JobState};
 use crate::store::{InstanceRecord, Store};
 
@@ -27,6 +34,10 @@ use crate::store::{InstanceRecord, Store};
 const RECENT_ERRORS: usize = 10;
 /// How many recent jobs the report lists.
 const RECENT_JOBS: usize = 20;
+/// How many dead letters the report lists (the backlog counts them all).
+const DEAD_LETTERS: usize = 50;
+/// The largest control request read.
+const MAX_REQUEST: u64 = 64 * 1024;
 
 /// The status of a data directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +54,22 @@ pub struct StatusReport {
     pub last_errors: Vec<Incident>,
     /// The most recent jobs, newest first, with what analysis found.
     pub recent_jobs: Vec<JobSummary>,
+    /// Each destination's deliveries by state, by name.
+    #[serde(default)]
+    pub destinations: Vec<DestinationBacklog>,
+    /// Deliveries that failed permanently, waiting for `chestnode retry`.
+    #[serde(default)]
+    pub dead_letters: Vec<DeadLetterSummary>,
+}
+
+/// One dead-lettered delivery as `status` shows it: identifiers only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeadLetterSummary {
+    pub destination: String,
+    pub sop_instance_uid: String,
+    pub kind: String,
+    pub reason: String,
+    pub attempts: u32,
 }
 
 /// One job as `status` shows it: identifiers and results, no patient data.
@@ -118,6 +145,22 @@ impl StatusReport {
             bytes_stored += record.size_bytes;
         }
         let jobs_by_state = db.queue().counts_by_state()?;
+        let outbox = db.outbox();
+        let dead_letters = outbox
+            .dead_letters()?
+            .into_iter()
+            .take(DEAD_LETTERS)
+            .map(|d| DeadLetterSummary {
+                reason: match d.state {
+                    DeliveryState::DeadLetter { reason } => reason,
+                    _ => unreachable!("dead_letters lists dead letters"),
+                },
+                destination: d.destination,
+                sop_instance_uid: d.sop_instance_uid,
+                kind: d.kind.key().to_owned(),
+                attempts: d.attempts,
+            })
+            .collect();
         Ok(StatusReport {
             data_dir: data_dir.to_path_buf(),
             server_running,
@@ -128,6 +171,8 @@ impl StatusReport {
             disk_free_bytes: fs2::available_space(data_dir).ok(),
             last_errors: db.incidents.latest(RECENT_ERRORS),
             recent_jobs: recent_jobs(db)?,
+            destinations: outbox.backlog()?,
+            dead_letters,
         })
     }
 
@@ -174,6 +219,28 @@ impl StatusReport {
                 out += "\n";
             }
         }
+        if !self.destinations.is_empty() {
+            out += "destinations:\n";
+            for d in &self.destinations {
+                out += &format!(
+                    "  {}: pending {}, delivered {}, dead-letter {}",
+                    d.destination, d.pending, d.delivered, d.dead_letter
+                );
+                if let Some(error) = &d.last_error {
+                    out += &format!(" (last error: {error})");
+                }
+                out += "\n";
+            }
+        }
+        if !self.dead_letters.is_empty() {
+            out += "dead letters (chestnode retry sends them again):\n";
+            for d in &self.dead_letters {
+                out += &format!(
+                    "  {} {} {} after {} attempt(s): {}\n",
+                    d.destination, d.kind, d.sop_instance_uid, d.attempts, d.reason
+                );
+            }
+        }
         if self.last_errors.is_empty() {
             out += "last errors: none\n";
         } else {
@@ -208,27 +275,86 @@ pub fn control_socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("control.sock")
 }
 
+/// A request on the control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum ControlRequest {
+    /// Answered with a [`StatusReport`].
+    Status,
+    /// Moves dead letters (of one destination, or all) back to pending;
+    /// answered with a [`RetryReport`].
+    RetryDeadLetters { destination: Option<String> },
+}
+
+/// What `chestnode retry` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryReport {
+    /// Dead letters moved back to pending.
+    pub retried: usize,
+    /// Whether a running server did it (and its senders were woken).
+    pub server_running: bool,
+}
+
 /// Reads the status of a data directory, from its running server if there
 /// is one, else from the index directly.
 pub async fn read_status(data_dir: &Path) -> anyhow::Result<StatusReport> {
+    let db = match open_or_ask(data_dir, &ControlRequest::Status).await? {
+        Served::ByServer(reply) => return Ok(serde_json::from_slice(&reply)?),
+        Served::Directly(db) => db,
+    };
+    StatusReport::gather(&db, data_dir, false)
+}
+
+/// Moves dead letters back to pending, through the running server if there
+/// is one, else in the index directly.
+pub async fn retry_dead_letters(
+    data_dir: &Path,
+    destination: Option<&str>,
+) -> anyhow::Result<RetryReport> {
+    let request = ControlRequest::RetryDeadLetters {
+        destination: destination.map(str::to_owned),
+    };
+    let db = match open_or_ask(data_dir, &request).await? {
+        Served::ByServer(reply) => return Ok(serde_json::from_slice(&reply)?),
+        Served::Directly(db) => db,
+    };
+    let retried = db.outbox().retry_dead_letters(destination)?;
+    db.flush()?;
+    Ok(RetryReport {
+        retried,
+        server_running: false,
+    })
+}
+
+enum Served {
+    ByServer(Vec<u8>),
+    Directly(Database),
+}
+
+/// Sends `request` to the running server, or opens the index when none
+/// answers.
+async fn open_or_ask(data_dir: &Path, request: &ControlRequest) -> anyhow::Result<Served> {
     if !data_dir.is_dir() {
         anyhow::bail!("no data directory at {}", data_dir.display());
     }
-    if let Some(report) = ask_running_server(&control_socket_path(data_dir)).await {
-        return Ok(report);
+    if let Some(reply) = ask_running_server(&control_socket_path(data_dir), request).await {
+        return Ok(Served::ByServer(reply));
     }
     let db = Database::open(data_dir).context(
         "the index is locked, but no server answered on control.sock; is another chestnode process using this data directory?",
     )?;
-    StatusReport::gather(&db, data_dir, false)
+    Ok(Served::Directly(db))
 }
 
-async fn ask_running_server(socket: &Path) -> Option<StatusReport> {
+async fn ask_running_server(socket: &Path, request: &ControlRequest) -> Option<Vec<u8>> {
     let exchange = async {
         let mut stream = UnixStream::connect(socket).await.ok()?;
+        let request = serde_json::to_vec(request).ok()?;
+        stream.write_all(&request).await.ok()?;
+        stream.shutdown().await.ok()?;
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply).await.ok()?;
-        serde_json::from_slice(&reply).ok()
+        (!reply.is_empty()).then_some(reply)
     };
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
@@ -236,7 +362,7 @@ async fn ask_running_server(socket: &Path) -> Option<StatusReport> {
         .flatten()
 }
 
-/// Answers status requests on the control socket until `shutdown`.
+/// Answers control requests on the control socket until `shutdown`.
 pub async fn serve_control_socket(
     store: Arc<Store>,
     shutdown: CancellationToken,
@@ -253,17 +379,45 @@ pub async fn serve_control_socket(
         };
         let store = store.clone();
         tokio::spawn(async move {
-            let report = tokio::task::spawn_blocking(move || {
-                StatusReport::gather(store.database(), store.data_dir(), true)
-            })
-            .await;
-            if let Ok(Ok(report)) = report {
-                if let Ok(bytes) = serde_json::to_vec(&report) {
-                    let _ = stream.write_all(&bytes).await;
-                }
+            if let Some(reply) = answer(&mut stream, store).await {
+                let _ = stream.write_all(&reply).await;
             }
         });
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+/// Reads one request from a control connection and computes its answer.
+async fn answer(stream: &mut UnixStream, store: Arc<Store>) -> Option<Vec<u8>> {
+    let mut request = Vec::new();
+    let mut limited = (&mut *stream).take(MAX_REQUEST);
+    tokio::time::timeout(Duration::from_secs(10), limited.read_to_end(&mut request))
+        .await
+        .ok()?
+        .ok()?;
+    let request = if request.iter().all(u8::is_ascii_whitespace) {
+        ControlRequest::Status
+    } else {
+        serde_json::from_slice(&request).ok()?
+    };
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        let db = store.database();
+        Ok(match request {
+            ControlRequest::Status => {
+                serde_json::to_vec(&StatusReport::gather(db, store.data_dir(), true)?)?
+            }
+            ControlRequest::RetryDeadLetters { destination } => {
+                let retried = db.outbox().retry_dead_letters(destination.as_deref())?;
+                tracing::info!(retried, destination = ?destination, "dead letters retried");
+                serde_json::to_vec(&RetryReport {
+                    retried,
+                    server_running: true,
+                })?
+            }
+        })
+    })
+    .await
+    .ok()?
+    .ok()
 }

@@ -1,2 +1,405 @@
 //! The outbox: result objects waiting to be sent to each destination by
 //! C-STORE, retried until delivered or dead-lettered.
+//!
+//! Every result object the worker writes is enqueued once per destination
+//! that takes its kind: one [`Delivery`] record per (destination, SOP
+//! Instance UID) in a sled tree, created in one transaction and flushed
+//! before `enqueue` returns. Enqueueing is idempotent — a record that
+//! exists, in any state, is left alone — so re-analysing an image after a
+//! crash never sends a delivered object again; and because result UIDs are
+//! deterministic, a crash between "sent" and "marked delivered" at worst
+//! sends the same instance once more, which a PACS stores as the same
+//! object.
+//!
+//! One sender task per destination ([`sender`]) takes the due records,
+//! sends them over one association ([`scu`]), and records each outcome as
+//! it comes: delivered; a transient failure ([`failure`]) retried after
+//! exponential backoff with jitter ([`backoff`]); or a permanent one, moved
+//! to the dead-letter list that `chestnode status` shows and `chestnode
+//! retry` empties.
+
+pub mod backoff;
+mod delivery;
+pub mod failure;
+pub mod scu;
+pub mod sender;
+mod signal;
+
+pub use backoff::Backoff;
+pub use delivery::{Delivery, DeliveryState};
+pub use sender::OutboxSenders;
+pub use signal::DeliverySignal;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::config::{DestinationConfig, ResultKind};
+use crate::incidents::unix_now;
+
+/// Name of the sled tree holding deliveries.
+pub const OUTBOX_TREE: &str = "outbox";
+
+/// A result object to deliver, as the worker describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub kind: ResultKind,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax_uid: String,
+    /// The Part-10 file, relative to the data directory.
+    pub path: PathBuf,
+    pub source_sop_instance_uid: String,
+}
+
+/// One destination's deliveries by state, for `chestnode status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationBacklog {
+    pub destination: String,
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead_letter: u64,
+    /// The latest error among pending deliveries (why they are waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The deliveries tree and the signal that wakes the senders.
+#[derive(Clone)]
+pub struct Outbox {
+    tree: sled::Tree,
+    signal: Arc<DeliverySignal>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Key of a delivery: destination name, a NUL, the SOP Instance UID.
+/// Neither may contain a NUL (names are checked by the configuration, UIDs
+/// are digits and dots), so keys are unambiguous and one destination's
+/// records share a prefix.
+fn delivery_key(destination: &str, sop_instance_uid: &str) -> Vec<u8> {
+    let mut key = destination_prefix(destination);
+    key.extend_from_slice(sop_instance_uid.as_bytes());
+    key
+}
+
+fn destination_prefix(destination: &str) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(destination.len() + 1);
+    prefix.extend_from_slice(destination.as_bytes());
+    prefix.push(0);
+    prefix
+}
+
+impl Outbox {
+    pub fn new(tree: sled::Tree, signal: Arc<DeliverySignal>) -> Outbox {
+        Outbox { tree, signal }
+    }
+
+    pub fn signal(&self) -> &DeliverySignal {
+        &self.signal
+    }
+
+    /// Creates one pending delivery for each destination that takes
+    /// `object.kind`, in one transaction, flushes, and wakes the senders.
+    /// A delivery that already exists for a destination — pending,
+    /// delivered or dead-lettered — is left as it is. Returns how many were
+    /// created.
+    pub fn enqueue(
+        &self,
+        destinations: &[DestinationConfig],
+        object: &NewDelivery,
+    ) -> anyhow::Result<usize> {
+        check_relative(&object.path)?;
+        if object.sop_instance_uid.is_empty() || object.sop_instance_uid.contains('\0') {
+            bail!("invalid SOP Instance UID {:?}", object.sop_instance_uid);
+        }
+        let now = unix_now();
+        let mut records = Vec::new();
+        for destination in destinations
+            .iter()
+            .filter(|d| d.kinds.contains(&object.kind))
+        {
+            let delivery = Delivery {
+                destination: destination.name.clone(),
+                kind: object.kind,
+                sop_class_uid: object.sop_class_uid.clone(),
+                sop_instance_uid: object.sop_instance_uid.clone(),
+                transfer_syntax_uid: object.transfer_syntax_uid.clone(),
+                path: object.path.clone(),
+                source_sop_instance_uid: object.source_sop_instance_uid.clone(),
+                attempts: 0,
+                created_at: now,
+                last_attempt_at: None,
+                state: DeliveryState::Pending { not_before_ms: 0 },
+                last_error: None,
+            };
+            records.push((
+                delivery_key(&destination.name, &object.sop_instance_uid),
+                serde_json::to_vec(&delivery)?,
+            ));
+        }
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let outcome = self.tree.transaction(|tree| {
+            let mut created = 0;
+            for (key, value) in &records {
+                if tree.get(key)?.is_none() {
+                    tree.insert(key.as_slice(), value.as_slice())?;
+                    created += 1;
+                }
+            }
+            Ok::<_, ConflictableTransactionError<()>>(created)
+        });
+        let created = match outcome {
+            Ok(created) => created,
+            Err(TransactionError::Abort(())) => unreachable!("never aborted"),
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+        };
+        self.tree.flush().context("flushing the outbox")?;
+        if created > 0 {
+            self.signal.notify();
+        }
+        Ok(created)
+    }
+
+    /// The delivery of one object to one destination.
+    pub fn get(
+        &self,
+        destination: &str,
+        sop_instance_uid: &str,
+    ) -> anyhow::Result<Option<Delivery>> {
+        Ok(
+            match self.tree.get(delivery_key(destination, sop_instance_uid))? {
+                Some(value) => Some(serde_json::from_slice(&value)?),
+                None => None,
+            },
+        )
+    }
+
+    /// Every delivery, grouped by destination.
+    pub fn iter(&self) -> impl Iterator<Item = anyhow::Result<Delivery>> + '_ {
+        self.tree
+            .iter()
+            .values()
+            .map(|value| Ok(serde_json::from_slice(&value?)?))
+    }
+
+    /// One destination's deliveries.
+    pub fn for_destination(&self, destination: &str) -> anyhow::Result<Vec<Delivery>> {
+        self.tree
+            .scan_prefix(destination_prefix(destination))
+            .values()
+            .map(|value| Ok(serde_json::from_slice(&value?)?))
+            .collect()
+    }
+
+    /// Up to `limit` pending deliveries for `destination` that are due at
+    /// `now_ms`, oldest first. Only that destination's sender changes
+    /// pending records, so taking them needs no lock.
+    pub fn due(
+        &self,
+        destination: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let mut due: Vec<Delivery> = self
+            .for_destination(destination)?
+            .into_iter()
+            .filter(|d| d.is_due(now_ms))
+            .collect();
+        due.sort_by(|a, b| {
+            (a.created_at, &a.sop_instance_uid).cmp(&(b.created_at, &b.sop_instance_uid))
+        });
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    /// When the next pending delivery for `destination` becomes due
+    /// (milliseconds since the epoch), if any is pending.
+    pub fn next_due_ms(&self, destination: &str) -> anyhow::Result<Option<u64>> {
+        Ok(self
+            .for_destination(destination)?
+            .iter()
+            .filter_map(|d| match d.state {
+                DeliveryState::Pending { not_before_ms } => Some(not_before_ms),
+                _ => None,
+            })
+            .min())
+    }
+
+    /// The destination took the object.
+    pub fn mark_delivered(&self, delivery: &Delivery) -> anyhow::Result<Delivery> {
+        self.settle(delivery, None, DeliveryState::Delivered { at: unix_now() })
+    }
+
+    /// A transient failure: counts the attempt and waits the backoff delay
+    /// for the attempts failed so far before the next.
+    pub fn record_transient_failure(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        backoff: &Backoff,
+    ) -> anyhow::Result<Delivery> {
+        let delay = backoff.delay(delivery.attempts + 1);
+        let not_before_ms = unix_now_ms() + delay.as_millis() as u64;
+        self.settle(
+            delivery,
+            Some(reason),
+            DeliveryState::Pending { not_before_ms },
+        )
+    }
+
+    /// A permanent failure: counts the attempt and moves the delivery to
+    /// the dead-letter list.
+    pub fn dead_letter(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<Delivery> {
+        let state = DeliveryState::DeadLetter {
+            reason: reason.to_owned(),
+        };
+        self.settle(delivery, Some(reason), state)
+    }
+
+    /// Records the outcome of one attempt on a pending delivery and flushes.
+    fn settle(
+        &self,
+        delivery: &Delivery,
+        error: Option<&str>,
+        state: DeliveryState,
+    ) -> anyhow::Result<Delivery> {
+        let key = delivery_key(&delivery.destination, &delivery.sop_instance_uid);
+        let now = unix_now();
+        let mut not_pending = None;
+        let updated = self.tree.update_and_fetch(&key, |old| {
+            let mut record: Delivery = serde_json::from_slice(old?).ok()?;
+            if !matches!(record.state, DeliveryState::Pending { .. }) {
+                not_pending = Some(record.state.label());
+                return Some(serde_json::to_vec(&record).expect("serialisable"));
+            }
+            not_pending = None;
+            record.attempts += 1;
+            record.last_attempt_at = Some(now);
+            record.state = state.clone();
+            if let Some(error) = error {
+                record.last_error = Some(error.to_owned());
+            }
+            Some(serde_json::to_vec(&record).expect("serialisable"))
+        })?;
+        let Some(updated) = updated else {
+            bail!(
+                "no delivery of {} to {}",
+                delivery.sop_instance_uid,
+                delivery.destination
+            );
+        };
+        if let Some(label) = not_pending {
+            bail!(
+                "delivery of {} to {} is {label}, not pending",
+                delivery.sop_instance_uid,
+                delivery.destination
+            );
+        }
+        self.tree.flush().context("flushing the outbox")?;
+        Ok(serde_json::from_slice(&updated)?)
+    }
+
+    /// Moves dead letters — of one destination, or all — back to pending,
+    /// due at once, and wakes the senders. Returns how many.
+    pub fn retry_dead_letters(&self, destination: Option<&str>) -> anyhow::Result<usize> {
+        let entries: Vec<_> = match destination {
+            Some(name) => self.tree.scan_prefix(destination_prefix(name)).collect(),
+            None => self.tree.iter().collect(),
+        };
+        let mut retried = 0;
+        for entry in entries {
+            let (key, value) = entry?;
+            let mut delivery: Delivery = serde_json::from_slice(&value)?;
+            if !matches!(delivery.state, DeliveryState::DeadLetter { .. }) {
+                continue;
+            }
+            delivery.state = DeliveryState::Pending { not_before_ms: 0 };
+            let new = serde_json::to_vec(&delivery)?;
+            // Compare-and-swap: a record changed meanwhile is left alone.
+            if self
+                .tree
+                .compare_and_swap(key, Some(value), Some(new))?
+                .is_ok()
+            {
+                retried += 1;
+            }
+        }
+        self.tree.flush().context("flushing the outbox")?;
+        if retried > 0 {
+            self.signal.notify();
+        }
+        Ok(retried)
+    }
+
+    /// Deliveries by state for each destination that has any, by name.
+    pub fn backlog(&self) -> anyhow::Result<Vec<DestinationBacklog>> {
+        let mut by_destination: BTreeMap<String, (DestinationBacklog, u64)> = BTreeMap::new();
+        for delivery in self.iter() {
+            let delivery = delivery?;
+            let (entry, last_error_at) = by_destination
+                .entry(delivery.destination.clone())
+                .or_insert_with(|| {
+                    let backlog = DestinationBacklog {
+                        destination: delivery.destination.clone(),
+                        ..Default::default()
+                    };
+                    (backlog, 0)
+                });
+            match delivery.state {
+                DeliveryState::Pending { .. } => {
+                    entry.pending += 1;
+                    let at = delivery.last_attempt_at.unwrap_or(0);
+                    if delivery.last_error.is_some() && at >= *last_error_at {
+                        *last_error_at = at;
+                        entry.last_error = delivery.last_error.clone();
+                    }
+                }
+                DeliveryState::Delivered { .. } => entry.delivered += 1,
+                DeliveryState::DeadLetter { .. } => entry.dead_letter += 1,
+            }
+        }
+        Ok(by_destination.into_values().map(|(b, _)| b).collect())
+    }
+
+    /// Every dead-lettered delivery, by destination.
+    pub fn dead_letters(&self) -> anyhow::Result<Vec<Delivery>> {
+        let mut dead = Vec::new();
+        for delivery in self.iter() {
+            let delivery = delivery?;
+            if matches!(delivery.state, DeliveryState::DeadLetter { .. }) {
+                dead.push(delivery);
+            }
+        }
+        Ok(dead)
+    }
+}
+
+/// A result path must stay inside the data directory: relative, without
+/// `..` or a root.
+fn check_relative(path: &Path) -> anyhow::Result<()> {
+    if path.as_os_str().is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_)))
+    {
+        bail!(
+            "result path {} must be relative to the data directory, without '..'",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

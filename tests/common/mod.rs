@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod orthanc;
 pub mod scu;
+pub mod storescp;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,264 @@
+//! Unit tests of the outbox records: idempotent enqueueing, the state
+//! transitions of a delivery, dead-letter retry and the backlog.
+
+use std::time::Duration;
+
+use super::*;
+
+fn outbox() -> (tempfile::TempDir, Outbox) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let outbox = Outbox::new(
+        db.open_tree(OUTBOX_TREE).unwrap(),
+        Arc::new(DeliverySignal::default()),
+    );
+    (dir, outbox)
+}
+
+fn destination(name: &str, kinds: &[ResultKind]) -> DestinationConfig {
+    DestinationConfig {
+        name: name.into(),
+        ae_title: name.to_uppercase(),
+        host: "127.0.0.1".into(),
+        port: 104,
+        kinds: kinds.to_vec(),
+    }
+}
+
+fn object(uid: &str, kind: ResultKind) -> NewDelivery {
+    NewDelivery {
+        kind,
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
+        sop_instance_uid: uid.into(),
+        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+        path: PathBuf::from(format!("results/{uid}.dcm")),
+        source_sop_instance_uid: "1.2.3".into(),
+    }
+}
+
+fn destinations() -> Vec<DestinationConfig> {
+    vec![
+        destination("pacs", &[ResultKind::Sr, ResultKind::Sc]),
+        destination("viewer", &[ResultKind::Gsps]),
+    ]
+}
+
+/// Retry schedule that makes a deferred delivery wait about a minute.
+fn minute() -> Backoff {
+    Backoff {
+        first: Duration::from_secs(60),
+        max: Duration::from_secs(600),
+    }
+}
+
+#[test]
+fn enqueue_creates_one_delivery_per_destination_taking_the_kind() {
+    let (_dir, outbox) = outbox();
+    let all_kinds = destination("archive", &ResultKind::ALL);
+    let mut destinations = destinations();
+    destinations.push(all_kinds);
+    assert_eq!(
+        outbox
+            .enqueue(&destinations, &object("1.2.9.1", ResultKind::Sr))
+            .unwrap(),
+        2
+    );
+    assert!(outbox.get("pacs", "1.2.9.1").unwrap().is_some());
+    assert!(outbox.get("archive", "1.2.9.1").unwrap().is_some());
+    assert!(outbox.get("viewer", "1.2.9.1").unwrap().is_none());
+    let delivery = outbox.get("pacs", "1.2.9.1").unwrap().unwrap();
+    assert_eq!(delivery.attempts, 0);
+    assert!(delivery.is_due(unix_now_ms()));
+}
+
+#[test]
+fn enqueue_is_idempotent_in_every_state() {
+    let (_dir, outbox) = outbox();
+    let destinations = destinations();
+    let sr = object("1.2.9.2", ResultKind::Sr);
+    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 1);
+    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 0, "pending");
+
+    let pending = outbox.get("pacs", "1.2.9.2").unwrap().unwrap();
+    outbox.mark_delivered(&pending).unwrap();
+    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 0, "delivered");
+    let delivered = outbox.get("pacs", "1.2.9.2").unwrap().unwrap();
+    assert_eq!(delivered.state.label(), "delivered");
+    assert_eq!(delivered.attempts, 1);
+
+    let sc = object("1.2.9.3", ResultKind::Sc);
+    outbox.enqueue(&destinations, &sc).unwrap();
+    let pending = outbox.get("pacs", "1.2.9.3").unwrap().unwrap();
+    outbox.dead_letter(&pending, "refused").unwrap();
+    assert_eq!(
+        outbox.enqueue(&destinations, &sc).unwrap(),
+        0,
+        "dead letter"
+    );
+    assert_eq!(
+        outbox
+            .get("pacs", "1.2.9.3")
+            .unwrap()
+            .unwrap()
+            .state
+            .label(),
+        "dead-letter"
+    );
+}
+
+#[test]
+fn enqueue_wakes_the_senders_only_when_it_creates_something() {
+    let (_dir, outbox) = outbox();
+    let mut receiver = outbox.signal().subscribe();
+    receiver.borrow_and_update();
+    outbox
+        .enqueue(&destinations(), &object("1.2.9.4", ResultKind::Sr))
+        .unwrap();
+    assert!(receiver.has_changed().unwrap());
+    receiver.borrow_and_update();
+    outbox
+        .enqueue(&destinations(), &object("1.2.9.4", ResultKind::Sr))
+        .unwrap();
+    assert!(!receiver.has_changed().unwrap());
+}
+
+#[test]
+fn paths_outside_the_data_directory_are_refused() {
+    let (_dir, outbox) = outbox();
+    for path in ["/etc/passwd", "../elsewhere.dcm", "results/../../x.dcm", ""] {
+        let mut bad = object("1.2.9.5", ResultKind::Sr);
+        bad.path = PathBuf::from(path);
+        assert!(outbox.enqueue(&destinations(), &bad).is_err(), "{path:?}");
+    }
+    assert!(outbox.iter().next().is_none());
+}
+
+#[test]
+fn a_transient_failure_counts_the_attempt_and_waits() {
+    let (_dir, outbox) = outbox();
+    outbox
+        .enqueue(&destinations(), &object("1.2.9.6", ResultKind::Sr))
+        .unwrap();
+    let due = outbox.due("pacs", unix_now_ms(), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let before = unix_now_ms();
+    let deferred = outbox
+        .record_transient_failure(&due[0], "connection refused", &minute())
+        .unwrap();
+    assert_eq!(deferred.attempts, 1);
+    assert_eq!(deferred.last_error.as_deref(), Some("connection refused"));
+    assert!(deferred.last_attempt_at.is_some());
+    let DeliveryState::Pending { not_before_ms } = deferred.state else {
+        panic!("still pending: {:?}", deferred.state)
+    };
+    // 60 s ± 25 %.
+    assert!(not_before_ms >= before + 45_000 && not_before_ms <= unix_now_ms() + 75_000);
+    assert!(outbox.due("pacs", unix_now_ms(), 10).unwrap().is_empty());
+    assert_eq!(outbox.next_due_ms("pacs").unwrap(), Some(not_before_ms));
+    assert_eq!(outbox.due("pacs", not_before_ms, 10).unwrap().len(), 1);
+
+    // The second failure waits about twice as long.
+    let again = outbox
+        .record_transient_failure(&deferred, "connection refused", &minute())
+        .unwrap();
+    assert_eq!(again.attempts, 2);
+    let DeliveryState::Pending { not_before_ms } = again.state else {
+        panic!("still pending")
+    };
+    assert!(not_before_ms >= before + 90_000);
+}
+
+#[test]
+fn dead_letters_wait_for_retry_and_only_pending_deliveries_settle() {
+    let (_dir, outbox) = outbox();
+    let destinations = destinations();
+    outbox
+        .enqueue(&destinations, &object("1.2.9.7", ResultKind::Sr))
+        .unwrap();
+    outbox
+        .enqueue(&destinations, &object("1.2.9.8", ResultKind::Gsps))
+        .unwrap();
+    let pacs = outbox.get("pacs", "1.2.9.7").unwrap().unwrap();
+    let viewer = outbox.get("viewer", "1.2.9.8").unwrap().unwrap();
+    let dead = outbox
+        .dead_letter(&pacs, "calling AE title not recognized")
+        .unwrap();
+    outbox.dead_letter(&viewer, "0xA900").unwrap();
+    assert_eq!(dead.attempts, 1);
+    assert!(outbox.due("pacs", u64::MAX, 10).unwrap().is_empty());
+    assert_eq!(outbox.next_due_ms("pacs").unwrap(), None);
+    // A dead letter is not settled again by a late outcome.
+    assert!(outbox.mark_delivered(&pacs).is_err());
+    assert_eq!(outbox.dead_letters().unwrap().len(), 2);
+
+    assert_eq!(outbox.retry_dead_letters(Some("pacs")).unwrap(), 1);
+    let retried = outbox.get("pacs", "1.2.9.7").unwrap().unwrap();
+    assert!(retried.is_due(unix_now_ms()));
+    assert_eq!(retried.attempts, 1, "attempts are kept for the record");
+    assert_eq!(outbox.dead_letters().unwrap().len(), 1);
+    assert_eq!(outbox.retry_dead_letters(None).unwrap(), 1);
+    assert_eq!(outbox.retry_dead_letters(None).unwrap(), 0);
+
+    let delivered = outbox.mark_delivered(&retried).unwrap();
+    assert_eq!(delivered.attempts, 2);
+    assert!(outbox.mark_delivered(&delivered).is_err(), "delivered once");
+}
+
+#[test]
+fn due_deliveries_come_oldest_first_up_to_the_limit() {
+    let (_dir, outbox) = outbox();
+    for uid in ["1.2.9.13", "1.2.9.11", "1.2.9.12"] {
+        outbox
+            .enqueue(&destinations(), &object(uid, ResultKind::Sc))
+            .unwrap();
+    }
+    let due = outbox.due("pacs", unix_now_ms(), 2).unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(outbox.due("viewer", unix_now_ms(), 10).unwrap().is_empty());
+    // A destination's name is not a prefix of another's records.
+    let other = vec![destination("pac", &[ResultKind::Sc])];
+    assert_eq!(outbox.for_destination("pac").unwrap().len(), 0);
+    outbox
+        .enqueue(&other, &object("1.2.9.14", ResultKind::Sc))
+        .unwrap();
+    assert_eq!(outbox.for_destination("pac").unwrap().len(), 1);
+    assert_eq!(outbox.for_destination("pacs").unwrap().len(), 3);
+}
+
+#[test]
+fn backlog_counts_each_destination_by_state() {
+    let (_dir, outbox) = outbox();
+    let destinations = destinations();
+    for uid in ["1.2.9.21", "1.2.9.22", "1.2.9.23"] {
+        outbox
+            .enqueue(&destinations, &object(uid, ResultKind::Sr))
+            .unwrap();
+    }
+    outbox
+        .enqueue(&destinations, &object("1.2.9.24", ResultKind::Gsps))
+        .unwrap();
+    let get = |uid| outbox.get("pacs", uid).unwrap().unwrap();
+    outbox.mark_delivered(&get("1.2.9.21")).unwrap();
+    outbox.dead_letter(&get("1.2.9.22"), "0xC000").unwrap();
+    outbox
+        .record_transient_failure(&get("1.2.9.23"), "timed out", &minute())
+        .unwrap();
+    let backlog = outbox.backlog().unwrap();
+    assert_eq!(
+        backlog,
+        vec![
+            DestinationBacklog {
+                destination: "pacs".into(),
+                pending: 1,
+                delivered: 1,
+                dead_letter: 1,
+                last_error: Some("timed out".into()),
+            },
+            DestinationBacklog {
+                destination: "viewer".into(),
+                pending: 1,
+                ..Default::default()
+            },
+        ]
+    );
+}
