@@ -94,7 +94,7 @@ def run(copies, node_port, http, rate):
             sent[study] = time.time()
             env = dict(os.environ, TCP_NODELAY="1")
             processes.append(subprocess.Popen(
-                ["storescu", "-aec", "CHESTNODE", "127.0.0.1", str(node_port), str(path)],
+                ["storescu", "-xu", "-R", "-aec", "CHESTNODE", "127.0.0.1", str(node_port), str(path)],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             next_send += 1.0 / rate if rate else 0
         for study in list(pending):

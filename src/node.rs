@@ -53,7 +53,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.database().clone(),
         store.data_dir().to_path_buf(),
         Arc::new(model),
-        Arc::new(Publisher::new(&config, store.data_dir().to_path_buf())?),
+        Arc::new(Publisher::new(
+            &config,
+            store.data_dir().to_path_buf(),
+            store.database().outbox(),
+        )?),
         std::time::Duration::from_secs(config.analysis.retry_delay_secs),
     )?;
 

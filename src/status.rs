@@ -91,6 +91,16 @@ pub struct JobSummary {
     pub regions: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_ms: Option<f64>,
+    /// The result objects made from the image (SR, overlay, GSPS).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub results: Vec<ResultSummary>,
+}
+
+/// One result object of a job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResultSummary {
+    pub kind: String,
+    pub sop_instance_uid: String,
 }
 
 impl JobSummary {
@@ -127,6 +137,14 @@ impl JobSummary {
                 .unwrap_or_default(),
             regions: result.as_ref().map(|r| r.findings.localised.len()),
             analysis_ms: result.as_ref().map(|r| r.timings.total_ms),
+            results: result
+                .iter()
+                .flat_map(|r| &r.published)
+                .map(|object| ResultSummary {
+                    kind: object.kind.key().to_owned(),
+                    sop_instance_uid: object.sop_instance_uid.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -215,6 +233,10 @@ impl StatusReport {
                         " positive: [{}], regions: {regions}",
                         job.positive.join(", ")
                     );
+                }
+                if !job.results.is_empty() {
+                    let kinds: Vec<&str> = job.results.iter().map(|r| r.kind.as_str()).collect();
+                    out += &format!(", results: {}", kinds.join("+"));
                 }
                 out += "\n";
             }

@@ -42,10 +42,13 @@ pub struct ResultObject {
 }
 
 impl ResultObject {
+    /// Result objects are written in Explicit VR Little Endian.
+    pub const TRANSFER_SYNTAX: &'static str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
+
     /// The object as a Part-10 file in Explicit VR Little Endian.
     pub fn to_part10(&self) -> anyhow::Result<Vec<u8>> {
         let meta = FileMetaTableBuilder::new()
-            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            .transfer_syntax(Self::TRANSFER_SYNTAX)
             .media_storage_sop_class_uid(self.sop_class_uid)
             .media_storage_sop_instance_uid(self.sop_instance_uid.as_str())
             .implementation_class_uid(crate::store::IMPLEMENTATION_CLASS_UID)

@@ -13,12 +13,13 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde::{Deserialize, Serialize};
 
-use super::header::ResultContext;
+use super::header::{ResultContext, ResultObject};
 use super::uids::ResultUids;
 use crate::analysis::AnalysisResult;
 use crate::config::{Config, DestinationConfig, ReportConfig, ResultKind};
 use crate::imaging::Radiograph;
 use crate::imaging::attributes::text;
+use crate::outbox::{NewDelivery, Outbox};
 use crate::store::ValidUid;
 use crate::store::results::write_result;
 
@@ -41,10 +42,11 @@ pub struct Publisher {
     /// `status` and PACS show), GSPS when a destination takes it.
     kinds: Vec<ResultKind>,
     data_dir: PathBuf,
+    outbox: Outbox,
 }
 
 impl Publisher {
-    pub fn new(config: &Config, data_dir: PathBuf) -> anyhow::Result<Publisher> {
+    pub fn new(config: &Config, data_dir: PathBuf, outbox: Outbox) -> anyhow::Result<Publisher> {
         let root = match config.report.uid_root.trim() {
             "" => None,
             root => {
@@ -67,14 +69,12 @@ impl Publisher {
             destinations: config.destinations.clone(),
             kinds,
             data_dir,
+            outbox,
         })
     }
 
-    pub fn destinations(&self) -> &[DestinationConfig] {
-        &self.destinations
-    }
-
-    /// Builds and writes the result objects of one analysed image.
+    /// Builds and writes the result objects of one analysed image, and
+    /// queues each for the destinations that take its kind.
     pub fn publish(
         &self,
         source: &InMemDicomObject,
@@ -100,6 +100,17 @@ impl Publisher {
                     &study,
                     &object.sop_instance_uid,
                     &object.to_part10()?,
+                )?;
+                self.outbox.enqueue(
+                    &self.destinations,
+                    &NewDelivery {
+                        kind: object.kind,
+                        sop_class_uid: object.sop_class_uid.to_owned(),
+                        sop_instance_uid: object.sop_instance_uid.clone(),
+                        transfer_syntax_uid: ResultObject::TRANSFER_SYNTAX.to_owned(),
+                        path: path.clone(),
+                        source_sop_instance_uid: context.source_instance_uid(),
+                    },
                 )?;
                 Ok(PublishedObject {
                     kind: object.kind,

@@ -1,0 +1,241 @@
+//! The whole path with Orthanc as the PACS: `storescu` sends a chest
+//! radiograph to a real chestnode process, which analyses it and delivers
+//! its SR, overlay and presentation state to a real Orthanc. Orthanc's REST
+//! API (and a Lua filter counting every C-STORE it receives) tells what
+//! arrived, how often, and in which study.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::orthanc::{Orthanc, OrthancOptions};
+use common::{Node, free_port, test_data, wait_until};
+use dicom_dictionary_std::tags;
+
+/// 1024 × 1024 chest CR, JPEG baseline: quick to analyse.
+const CHEST: &str = "dicom/misc/siim_cr_chest_jpeg_baseline.dcm";
+/// 1955 × 1841 chest CR, JPEG-LS.
+const LARGE_CHEST: &str = "dicom/wg04/RG1_JLSN.dcm";
+
+/// Writes a configuration sending `kinds` to Orthanc on `port`.
+fn config_for(root: &Path, port: u16, kinds: &str) -> PathBuf {
+    let path = root.join("chestnode.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[outbox]
+retry_delay_secs = 1
+max_retry_delay_secs = 2
+timeout_secs = 10
+
+[[destinations]]
+name = "orthanc"
+ae_title = "ORTHANC"
+host = "127.0.0.1"
+port = {port}
+kinds = [{kinds}]
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start_node(root: &Path, config: &Path) -> Node {
+    Node::start(
+        root,
+        &["--workers", "1", "--config", config.to_str().unwrap()],
+    )
+}
+
+/// A source attribute, as text.
+fn source_attribute(file: &str, tag: dicom_core::Tag) -> String {
+    dicom_object::open_file(test_data().join(file))
+        .unwrap()
+        .get(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_owned()
+}
+
+/// The destination's backlog in `status --json`.
+fn backlog(node: &Node) -> serde_json::Value {
+    node.status()["destinations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["destination"] == "orthanc").cloned())
+        .unwrap_or_default()
+}
+
+/// The result objects the analysed jobs published, from `status --json`.
+fn published_uids(node: &Node) -> Vec<String> {
+    let status = node.status();
+    let mut uids: Vec<String> = status["recent_jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|job| job["results"].as_array().cloned().unwrap_or_default())
+        .map(|result| result["sop_instance_uid"].as_str().unwrap().to_owned())
+        .collect();
+    uids.sort();
+    uids
+}
+
+#[test]
+fn sr_overlay_and_gsps_reach_orthanc_in_the_source_study() {
+    let root = tempfile::tempdir().unwrap();
+    let orthanc = Orthanc::start(OrthancOptions::default());
+    let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc", "gsps""#);
+    let mut node = start_node(root.path(), &config);
+    assert!(
+        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
+            .status
+            .success()
+    );
+
+    let arrived = wait_until(Duration::from_secs(90), || orthanc.instance_count() == 3);
+    assert!(arrived, "{}\n{:#}", node.log(), node.status());
+
+    let study = source_attribute(CHEST, tags::STUDY_INSTANCE_UID);
+    let patient = source_attribute(CHEST, tags::PATIENT_ID);
+    let mut modalities = Vec::new();
+    for id in orthanc.instances() {
+        let tags = orthanc.simplified_tags(&id);
+        assert_eq!(tags["StudyInstanceUID"], study.as_str(), "same study");
+        assert_eq!(tags["PatientID"], patient.as_str(), "same patient");
+        assert!(
+            tags["SeriesDescription"]
+                .as_str()
+                .unwrap()
+                .contains("RESEARCH USE ONLY")
+        );
+        modalities.push(tags["Modality"].as_str().unwrap().to_owned());
+    }
+    modalities.sort();
+    assert_eq!(modalities, ["OT", "PR", "SR"]);
+
+    let delivered = wait_until(Duration::from_secs(10), || {
+        backlog(&node)["delivered"].as_u64() == Some(3)
+    });
+    assert!(delivered, "{:#}", node.status());
+    assert_eq!(backlog(&node)["pending"], 0);
+    // Exactly once each.
+    for uid in published_uids(&node) {
+        assert_eq!(orthanc.times_received(&uid), 1, "{uid}");
+    }
+    node.stop();
+}
+
+#[test]
+fn results_wait_while_orthanc_is_down_and_arrive_once_when_it_is_up() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config_for(root.path(), port, r#""sr", "sc""#);
+    let mut node = start_node(root.path(), &config);
+    let chest = test_data().join(CHEST);
+    assert!(node.storescu(&["-xy"], &[&chest]).status.success());
+    let large = test_data().join(LARGE_CHEST);
+    assert!(node.storescu(&["-xu", "-R"], &[&large]).status.success());
+
+    // Both images analysed, four results waiting with an error to show.
+    let waiting = wait_until(Duration::from_secs(90), || {
+        let backlog = backlog(&node);
+        backlog["pending"].as_u64() == Some(4) && backlog["last_error"].is_string()
+    });
+    assert!(waiting, "{:#}", node.status());
+    std::thread::sleep(Duration::from_secs(3)); // a few more failed attempts
+
+    let orthanc = Orthanc::start(OrthancOptions {
+        dicom_port: Some(port),
+        ..OrthancOptions::default()
+    });
+    let delivered = wait_until(Duration::from_secs(60), || {
+        backlog(&node)["delivered"].as_u64() == Some(4)
+    });
+    assert!(delivered, "{:#}\n{}", node.status(), node.log());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(orthanc.instance_count(), 4);
+    let uids = published_uids(&node);
+    assert_eq!(uids.len(), 4);
+    for uid in &uids {
+        assert_eq!(orthanc.times_received(uid), 1, "{uid} delivered once");
+    }
+
+    // A restart finds nothing left to send and sends nothing again.
+    node.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    for uid in &uids {
+        assert_eq!(orthanc.times_received(uid), 1, "{uid} after restart");
+    }
+    node.stop();
+}
+
+#[test]
+fn a_pacs_that_rejects_us_permanently_gets_a_dead_letter_not_a_loop() {
+    let root = tempfile::tempdir().unwrap();
+    let orthanc = Orthanc::start(OrthancOptions {
+        accept_unknown_calling: false,
+        ..OrthancOptions::default()
+    });
+    let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc""#);
+    let mut node = start_node(root.path(), &config);
+    assert!(
+        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
+            .status
+            .success()
+    );
+    let dead = wait_until(Duration::from_secs(90), || {
+        backlog(&node)["dead_letter"].as_u64() == Some(2)
+    });
+    assert!(dead, "{:#}", node.status());
+    let rejected = orthanc.rejected_associations();
+    // With retry_delay_secs = 1, a loop would have tried again by now.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(orthanc.rejected_associations(), rejected, "no retry loop");
+    let status = node.status();
+    for letter in status["dead_letters"].as_array().unwrap() {
+        assert_eq!(letter["attempts"], 1, "{letter}");
+        assert!(
+            letter["reason"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("reject"),
+            "{letter}"
+        );
+    }
+    assert_eq!(orthanc.instance_count(), 0);
+    node.stop();
+}
+
+#[test]
+fn two_nodes_analysing_the_same_image_make_the_same_objects() {
+    // Deterministic UIDs: results made twice (here by two nodes, as after a
+    // lost record) are the same instances, so PACS keeps one copy of each.
+    let orthanc = Orthanc::start(OrthancOptions::default());
+    let mut uids = Vec::new();
+    for _ in 0..2 {
+        let root = tempfile::tempdir().unwrap();
+        let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc""#);
+        let mut node = start_node(root.path(), &config);
+        assert!(
+            node.storescu(&["-xy"], &[&test_data().join(CHEST)])
+                .status
+                .success()
+        );
+        let delivered = wait_until(Duration::from_secs(90), || {
+            backlog(&node)["delivered"].as_u64() == Some(2)
+        });
+        assert!(delivered, "{:#}", node.status());
+        uids.push(published_uids(&node));
+        node.stop();
+    }
+    assert_eq!(uids[0], uids[1]);
+    assert_eq!(orthanc.instance_count(), 2, "one copy of each in PACS");
+    for uid in &uids[0] {
+        assert_eq!(orthanc.times_received(uid), 2, "sent by each node");
+    }
+}
