@@ -53,6 +53,14 @@ pub fn presentation_state(
         &context.created_time,
     );
     put_empty(&mut state, tags::CONTENT_CREATOR_NAME, VR::PN);
+    // General Series: Laterality is type 2C and a presentation state has
+    // no Body Part Examined to waive it, so it is always present: the
+    // source's value, or empty ("unknown").
+    let laterality = source
+        .get(tags::LATERALITY)
+        .cloned()
+        .unwrap_or_else(|| DataElement::new(tags::LATERALITY, VR::CS, PrimitiveValue::Empty));
+    state.put(laterality);
 
     // Presentation State Relationship: the one source image.
     let mut series = InMemDicomObject::new_empty();
