@@ -7,7 +7,7 @@ What is measured
   own study with new UIDs) to chestnode's SR *and* SC both being stored in
   Orthanc (polled over Orthanc's REST API every 20 ms). Two runs:
     - paced: one image per second (`--rate 1`), N images;
-    - full speed: all N storescu processes started back to back.
+    - full speed: N storescu processes, 4 running at any time.
   Reported: p50, p95 and max latency per run, and for the full-speed run
   the throughput N / (last result stored - first send started).
   chestnode is the release build with its default (embedded) model, one
@@ -64,6 +64,7 @@ def orthanc_find(http, modality, study):
 def make_copies(n, work):
     """N copies of the source, each with new study, series and instance UIDs."""
     copies = []
+    work.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         path = work / f"img{i:03d}.dcm"
         shutil.copy(SOURCE, path)
@@ -80,16 +81,21 @@ def percentile(values, q):
     return ordered[index]
 
 
+SENDERS = 4  # concurrent storescu processes at full speed, like 4 modalities
+
+
 def run(copies, node_port, http, rate):
-    """Sends the copies (paced at `rate` per second, or all at once if None)
-    and returns (send times, result times) per image."""
+    """Sends the copies (paced at `rate` per second, or as fast as SENDERS
+    concurrent storescu processes go if None) and returns (send times,
+    result times) per image."""
     sent, done, processes = {}, {}, []
     pending = {study for _, study in copies}
     next_send = time.time()
     queue = list(copies)
     while pending:
         now = time.time()
-        while queue and (rate is None or now >= next_send):
+        running = sum(1 for p in processes if p.poll() is None)
+        while queue and (now >= next_send if rate else running < SENDERS):
             path, study = queue.pop(0)
             sent[study] = time.time()
             env = dict(os.environ, TCP_NODELAY="1")
@@ -97,17 +103,31 @@ def run(copies, node_port, http, rate):
                 ["storescu", "-xu", "-R", "-aec", "CHESTNODE", "127.0.0.1", str(node_port), str(path)],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             next_send += 1.0 / rate if rate else 0
+            running += 1
         for study in list(pending):
             if study in sent and orthanc_find(http, "SR", study) and orthanc_find(http, "OT", study):
                 done[study] = time.time()
                 pending.discard(study)
         if time.time() - max(sent.values(), default=time.time()) > 120:
-            raise SystemExit(f"{len(pending)} results never arrived")
+            raise SystemExit(f"{len(pending)} results never arrived; see chestnode's log")
         time.sleep(0.02)
     for process in processes:
         if process.wait() != 0:
             raise SystemExit("a storescu failed")
     return sent, done
+
+
+def node_stage_medians(log_path):
+    """Median analysis and report times from chestnode's "analysed" log lines."""
+    values = {"analysis (decode + model + findings)": [], "report (SR + SC, written)": []}
+    for line in log_path.read_text().splitlines():
+        if " analysed " not in line and not line.rstrip().endswith("analysed"):
+            continue
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if "total_ms" in fields and "report_ms" in fields:
+            values["analysis (decode + model + findings)"].append(float(fields["total_ms"]))
+            values["report (SR + SC, written)"].append(float(fields["report_ms"]))
+    return {k: statistics.median(v) for k, v in values.items() if v}
 
 
 def main():
@@ -118,6 +138,7 @@ def main():
         raise SystemExit("build first: cargo build --release")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        os.environ["BENCH_WORK"] = tmp
         dicom, http, node_port = free_port(), free_port(), free_port()
         (work / "orthanc-db").mkdir()
         (work / "orthanc.json").write_text(json.dumps({
@@ -154,6 +175,10 @@ kinds = ["sr", "sc"]
                 span = max(done.values()) - min(sent.values())
                 rows.append((label, statistics.median(latencies), percentile(latencies, 95),
                              max(latencies), args.n / span))
+            stages = node_stage_medians(work / "node.log")
+        except SystemExit:
+            sys.stderr.write((work / "node.log").read_text()[-4000:])
+            raise
         finally:
             node.terminate()
             orthanc.terminate()
@@ -166,6 +191,8 @@ kinds = ["sr", "sc"]
         "|---|---|---|---|---|",
     ]
     lines += [f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.2f} |" for r in rows]
+    lines += ["", "Inside chestnode, median per image (its log): " +
+              ", ".join(f"{k} {v:.0f} ms" for k, v in stages.items())]
     text = "\n".join(lines)
     print(text)
     out = ROOT / "bench/out"

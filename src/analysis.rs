@@ -25,6 +25,9 @@ pub struct Timings {
     pub inference_ms: f64,
     pub findings_ms: f64,
     pub total_ms: f64,
+    /// Building and storing the result objects (server only; not in `total_ms`).
+    #[serde(default)]
+    pub report_ms: f64,
 }
 
 /// The result of an analysed image, as stored with its job.
@@ -134,6 +137,7 @@ pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisErro
             inference_ms,
             findings_ms,
             total_ms: elapsed_ms(started),
+            report_ms: 0.0,
         },
         image_size: [radiograph.columns, radiograph.rows],
         pixel_spacing_mm: radiograph.pixel_spacing_mm,

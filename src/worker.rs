@@ -144,6 +144,7 @@ impl Worker {
                     job = job.id,
                     sop_instance_uid = %job.sop_instance_uid,
                     total_ms = format_args!("{:.0}", result.timings.total_ms),
+                    report_ms = format_args!("{:.0}", result.timings.report_ms),
                     regions = result.findings.localised.len(),
                     results = result.published.len(),
                     positive = ?positives,
@@ -181,7 +182,9 @@ impl Worker {
         } = analysis;
         match (outcome, radiograph) {
             (Outcome::Analysed(mut result), Some(radiograph)) => {
+                let started = std::time::Instant::now();
                 result.published = self.publisher.publish(&source, &result, &radiograph)?;
+                result.timings.report_ms = started.elapsed().as_secs_f64() * 1000.0;
                 Ok(Outcome::Analysed(result))
             }
             (outcome, _) => Ok(outcome),
