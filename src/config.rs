@@ -126,11 +126,17 @@ impl Default for AccessConfig {
 pub struct StorageConfig {
     /// Refuse new instances (0xA700) when free space drops below this (MiB).
     pub min_free_mb: u64,
+    /// Refuse new instances (0xA700) while this many jobs wait for (or are
+    /// in) analysis, so a stalled worker cannot fill the disk. 0: no limit.
+    pub max_queued_jobs: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { min_free_mb: 1024 }
+        StorageConfig {
+            min_free_mb: 1024,
+            max_queued_jobs: 10_000,
+        }
     }
 }
 

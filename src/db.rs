@@ -13,7 +13,7 @@ use crate::incidents::IncidentLog;
 use crate::outbox::{DeliverySignal, OUTBOX_TREE, Outbox};
 use std::sync::Arc;
 
-use crate::queue::{JOBS_TREE, JobQueue, RESULTS_TREE, WorkSignal};
+use crate::queue::{JOBS_TREE, JobQueue, JobState, RESULTS_TREE, WorkSignal};
 
 /// Name of the sled tree holding one record per stored instance.
 pub const INSTANCES_TREE: &str = "instances";
@@ -46,7 +46,7 @@ impl Database {
             .path(&path)
             .open()
             .with_context(|| format!("opening the index at {}", path.display()))?;
-        Ok(Database {
+        let database = Database {
             instances: db.open_tree(INSTANCES_TREE)?,
             jobs: db.open_tree(JOBS_TREE)?,
             results: db.open_tree(RESULTS_TREE)?,
@@ -55,7 +55,21 @@ impl Database {
             deliveries_due: Arc::new(DeliverySignal::default()),
             incidents: IncidentLog::open(&db)?,
             db,
-        })
+        };
+        database.count_unfinished()?;
+        Ok(database)
+    }
+
+    /// Counts the jobs left unfinished in the index, for the backlog limit.
+    fn count_unfinished(&self) -> anyhow::Result<()> {
+        let mut unfinished = 0;
+        for job in self.queue().iter() {
+            if matches!(job?.state, JobState::Pending | JobState::Analysing) {
+                unfinished += 1;
+            }
+        }
+        self.work_available.set_unfinished(unfinished);
+        Ok(())
     }
 
     pub fn queue(&self) -> JobQueue {

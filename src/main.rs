@@ -77,6 +77,9 @@ struct ServeArgs {
     /// Refuse instances (0xA700) when free disk space is below this [default: 1024]
     #[arg(long, value_name = "MIB")]
     min_free_mb: Option<u64>,
+    /// Refuse instances (0xA700) while this many jobs wait for analysis; 0: no limit [default: 10000]
+    #[arg(long, value_name = "JOBS")]
+    max_queued_jobs: Option<u64>,
     /// Allow this calling AE title (AE or AE@host); repeatable. Replaces the file's list.
     #[arg(long = "allow-calling", value_name = "AE[@HOST]")]
     allowed_calling: Vec<String>,
@@ -170,6 +173,7 @@ impl ServeArgs {
         set(&mut network.idle_timeout_secs, self.idle_timeout);
         set(&mut network.shutdown_grace_secs, self.shutdown_grace);
         set(&mut config.storage.min_free_mb, self.min_free_mb);
+        set(&mut config.storage.max_queued_jobs, self.max_queued_jobs);
         set(&mut config.analysis.workers, self.workers);
         set(&mut config.analysis.retry_delay_secs, self.retry_delay);
         if !self.allowed_calling.is_empty() {

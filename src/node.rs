@@ -34,9 +34,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let data_dir = config.node.data_dir.clone();
     let min_free_bytes = config.storage.min_free_mb.saturating_mul(1024 * 1024);
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, min_free_bytes))
-        .await
-        .context("opening the store")??;
+    let max_queued_jobs = config.storage.max_queued_jobs;
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&data_dir, min_free_bytes, max_queued_jobs)
+    })
+    .await
+    .context("opening the store")??;
     let store = Arc::new(store);
 
     // The model loads before the port opens: a bad manifest, hash or

@@ -406,3 +406,47 @@ fn a_full_disk_gives_a700_leaves_nothing_behind_and_the_node_recovers() {
     );
     node.stop();
 }
+
+#[test]
+fn a_full_analysis_queue_refuses_stores_with_a700_until_it_drains() {
+    // Backpressure: with no workers and room for two queued jobs, the third
+    // image is refused; once a node with a worker has analysed the backlog
+    // (the count survives the restart), it is accepted.
+    let root = tempfile::tempdir().unwrap();
+    let images: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let path = root.path().join(format!("chest{i}.dcm"));
+            std::fs::copy(
+                test_data().join("dicom/misc/siim_cr_chest_jpeg_baseline.dcm"),
+                &path,
+            )
+            .unwrap();
+            path
+        })
+        .collect();
+    let status = Command::new("dcmodify")
+        .args(["-nb", "-gin"])
+        .args(&images)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let mut node = Node::start(root.path(), &["--max-queued-jobs", "2"]);
+    assert!(
+        node.storescu(&["-xy"], &[&images[0], &images[1]])
+            .status
+            .success()
+    );
+    let text = combined_output(&node.storescu(&["-xy", "-v"], &[&images[2]]));
+    assert!(text.contains("Refused: OutOfResources"), "{text}");
+    assert_eq!(node.status()["instances_received"], 2);
+    node.stop();
+
+    let mut node = Node::start(root.path(), &["--max-queued-jobs", "2", "--workers", "1"]);
+    let drained = wait_until(Duration::from_secs(60), || node.pending_jobs() == 0);
+    assert!(drained, "{:#}", node.status());
+    assert!(node.storescu(&["-xy"], &[&images[2]]).status.success());
+    assert_eq!(node.status()["instances_received"], 3);
+    node.stop();
+}

@@ -136,6 +136,7 @@ impl JobQueue {
     /// Records a job's final state and, for analysed jobs, its result, in
     /// one transaction; then flushes.
     pub fn finish(&self, job: &Job, state: JobState, result: Option<&[u8]>) -> anyhow::Result<()> {
+        let final_state = !matches!(state, JobState::Pending | JobState::Analysing);
         let mut job = job.clone();
         job.state = state;
         job.updated_at = unix_now();
@@ -154,7 +155,15 @@ impl JobQueue {
             Err(TransactionError::Storage(error)) => return Err(error.into()),
         }
         self.jobs.flush()?;
+        if final_state {
+            self.signal.job_finished();
+        }
         Ok(())
+    }
+
+    /// Jobs not yet finished, counted at start-up and kept up to date.
+    pub fn unfinished(&self) -> u64 {
+        self.signal.unfinished()
     }
 
     /// After a failed attempt: back to pending while attempts remain, to be

@@ -75,6 +75,8 @@ pub struct Store {
     tmp_dir: PathBuf,
     instances_dir: PathBuf,
     min_free_bytes: u64,
+    /// Refuse new instances while this many jobs are unfinished (0: never).
+    max_queued_jobs: u64,
     db: Database,
     /// SOP Instance UIDs being committed right now, so two associations
     /// sending the same instance at once cannot both create it.
@@ -85,7 +87,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, and deletes
     /// temporary files a previous run left behind.
-    pub fn open(data_dir: &Path, min_free_bytes: u64) -> anyhow::Result<Store> {
+    pub fn open(
+        data_dir: &Path,
+        min_free_bytes: u64,
+        max_queued_jobs: u64,
+    ) -> anyhow::Result<Store> {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
@@ -106,6 +112,7 @@ impl Store {
             tmp_dir,
             instances_dir,
             min_free_bytes,
+            max_queued_jobs,
             db,
             committing: Mutex::new(HashSet::new()),
             committed_one: Condvar::new(),
@@ -138,6 +145,12 @@ impl Store {
             return Err(StoreError::OutOfResources(
                 "free disk space below watermark".into(),
             ));
+        }
+        let queued = self.db.work_available.unfinished();
+        if self.max_queued_jobs > 0 && queued >= self.max_queued_jobs {
+            return Err(StoreError::OutOfResources(format!(
+                "analysis queue full ({queued} images waiting)"
+            )));
         }
         Ok(Incoming::create(&self.tmp_dir, meta)?)
     }
@@ -209,7 +222,7 @@ impl Store {
         tracing::debug!(?durable, ?renamed, total = ?started.elapsed(), "commit timings");
         match indexed {
             Ok(Indexed::New(record)) => {
-                self.db.work_available.notify();
+                self.db.work_available.job_created();
                 Ok(Stored::New(record))
             }
             Ok(Indexed::Duplicate(record)) => Ok(Stored::Duplicate(record)),
