@@ -22,6 +22,7 @@ pub struct Config {
     pub access: AccessConfig,
     pub storage: StorageConfig,
     pub analysis: AnalysisConfig,
+    pub retention: RetentionConfig,
     pub report: ReportConfig,
     pub outbox: OutboxConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
@@ -168,6 +169,30 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// When delivered instances are deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delete instances (and their results) this many days after receipt,
+    /// once analysed and delivered everywhere. 0: never by age.
+    pub keep_days: u64,
+    /// Delete such instances, oldest first, while the data directory's file
+    /// system is fuller than this percentage. 0: never by disk use.
+    pub max_used_percent: u8,
+    /// Seconds between sweeps.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_days: 30,
+            max_used_percent: 90,
+            sweep_interval_secs: 600,
+        }
+    }
+}
+
 /// The result objects made for each analysed image.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -291,6 +316,9 @@ impl Config {
         }
         if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
             bail!("analysis.device must be \"cpu\" or \"cuda\"");
+        }
+        if self.retention.max_used_percent > 99 || self.retention.sweep_interval_secs == 0 {
+            bail!("retention.max_used_percent must be 0-99 and sweep_interval_secs at least 1");
         }
         if self.report.uid_root.len() > 43 {
             bail!("report.uid_root must be at most 43 characters");

@@ -80,6 +80,9 @@ struct ServeArgs {
     /// Refuse instances (0xA700) while this many jobs wait for analysis; 0: no limit [default: 10000]
     #[arg(long, value_name = "JOBS")]
     max_queued_jobs: Option<u64>,
+    /// Delete delivered instances while the disk is fuller than this percentage; 0: never [default: 90]
+    #[arg(long, value_name = "PERCENT")]
+    retention_max_used_percent: Option<u8>,
     /// Allow this calling AE title (AE or AE@host); repeatable. Replaces the file's list.
     #[arg(long = "allow-calling", value_name = "AE[@HOST]")]
     allowed_calling: Vec<String>,
@@ -174,6 +177,10 @@ impl ServeArgs {
         set(&mut network.shutdown_grace_secs, self.shutdown_grace);
         set(&mut config.storage.min_free_mb, self.min_free_mb);
         set(&mut config.storage.max_queued_jobs, self.max_queued_jobs);
+        set(
+            &mut config.retention.max_used_percent,
+            self.retention_max_used_percent,
+        );
         set(&mut config.analysis.workers, self.workers);
         set(&mut config.analysis.retry_delay_secs, self.retry_delay);
         if !self.allowed_calling.is_empty() {

@@ -23,6 +23,7 @@ use crate::report::publish::Publisher;
 use crate::scp::{Listener, SessionContext};
 use crate::status::serve_control_socket;
 use crate::store::Store;
+use crate::store::retention::{RetentionPolicy, RetentionSweeper};
 use crate::worker::WorkerPool;
 
 /// After aborting, how long sessions get to close their sockets.
@@ -84,6 +85,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.data_dir().to_path_buf(),
         &shutdown,
     );
+    let retention = RetentionSweeper::start(
+        store.database().clone(),
+        store.data_dir().to_path_buf(),
+        RetentionPolicy {
+            keep_days: config.retention.keep_days,
+            max_used_percent: config.retention.max_used_percent,
+        },
+        std::time::Duration::from_secs(config.retention.sweep_interval_secs),
+    );
     let control = tokio::spawn(serve_control_socket(store.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
@@ -121,6 +131,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .saturating_add(ABORT_WAIT);
     senders.stop(senders_limit).await;
     tokio::task::spawn_blocking(move || workers.stop()).await?;
+    tokio::task::spawn_blocking(move || retention.stop()).await?;
     let flush_store = store.clone();
     tokio::task::spawn_blocking(move || flush_store.database().flush()).await??;
     tracing::info!("chestnode stopped; index flushed");

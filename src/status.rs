@@ -50,6 +50,10 @@ pub struct StatusReport {
     pub jobs_total: u64,
     pub jobs_by_state: BTreeMap<String, u64>,
     pub disk_free_bytes: Option<u64>,
+    /// Use of the data directory's file system, in percent (retention
+    /// deletes delivered instances above `retention.max_used_percent`).
+    #[serde(default)]
+    pub disk_used_percent: f64,
     /// Newest first.
     pub last_errors: Vec<Incident>,
     /// The most recent jobs, newest first, with what analysis found.
@@ -187,6 +191,7 @@ impl StatusReport {
             jobs_total: jobs_by_state.values().sum(),
             jobs_by_state,
             disk_free_bytes: fs2::available_space(data_dir).ok(),
+            disk_used_percent: crate::store::retention::used_percent(data_dir),
             last_errors: db.incidents.latest(RECENT_ERRORS),
             recent_jobs: recent_jobs(db)?,
             destinations: outbox.backlog()?,
@@ -213,8 +218,9 @@ impl StatusReport {
         );
         if let Some(free) = self.disk_free_bytes {
             out += &format!(
-                "disk free: {:.1} GiB\n",
-                free as f64 / (1024.0 * 1024.0 * 1024.0)
+                "disk free: {:.1} GiB ({:.0} % used)\n",
+                free as f64 / (1024.0 * 1024.0 * 1024.0),
+                self.disk_used_percent
             );
         }
         out += &format!("jobs: {}\n", self.jobs_total);

@@ -50,6 +50,21 @@ fn start_node(root: &Path, config: &Path) -> Node {
     )
 }
 
+/// A node whose retention deletes delivered instances at once (1 % disk).
+fn start_node_keeping_less(root: &Path, config: &Path) -> Node {
+    Node::start(
+        root,
+        &[
+            "--workers",
+            "1",
+            "--retention-max-used-percent",
+            "1",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+}
+
 /// A source attribute, as text.
 fn source_attribute(file: &str, tag: dicom_core::Tag) -> String {
     dicom_object::open_file(test_data().join(file))
@@ -238,4 +253,62 @@ fn two_nodes_analysing_the_same_image_make_the_same_objects() {
     for uid in &uids[0] {
         assert_eq!(orthanc.times_received(uid), 2, "sent by each node");
     }
+}
+
+#[test]
+fn retention_deletes_delivered_images_and_keeps_undelivered_ones() {
+    // A watermark of 1 % (--retention-max-used-percent) is always
+    // exceeded, so every instance whose results are all delivered goes at
+    // the next sweep (every second).
+    let orthanc = Orthanc::start(OrthancOptions::default());
+    let root = tempfile::tempdir().unwrap();
+    let down = free_port();
+    let config = root.path().join("chestnode.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[retention]\nsweep_interval_secs = 1\n\
+             [outbox]\nretry_delay_secs = 1\n\n\
+             [[destinations]]\nname = \"orthanc\"\nae_title = \"ORTHANC\"\n\
+             host = \"127.0.0.1\"\nport = {}\nkinds = [\"sr\"]\n",
+            orthanc.dicom_port
+        ),
+    )
+    .unwrap();
+    let mut node = start_node_keeping_less(root.path(), &config);
+    assert!(
+        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
+            .status
+            .success()
+    );
+    let swept = wait_until(Duration::from_secs(90), || {
+        node.status()["instances_received"].as_u64() == Some(0)
+    });
+    assert!(swept, "{:#}\n{}", node.status(), node.log());
+    assert_eq!(orthanc.instance_count(), 1, "the SR was delivered first");
+    assert!(node.instance_files().is_empty());
+    assert!(common::files_below(&node.data_dir.join("results")).is_empty());
+    node.stop();
+
+    // With the destination down, the SR waits, and so does the image.
+    let root = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&orthanc.dicom_port.to_string(), &down.to_string());
+    let config = root.path().join("chestnode.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut node = start_node_keeping_less(root.path(), &config);
+    assert!(
+        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
+            .status
+            .success()
+    );
+    let waiting = wait_until(Duration::from_secs(90), || {
+        backlog(&node)["pending"].as_u64() == Some(1)
+    });
+    assert!(waiting, "{:#}", node.status());
+    std::thread::sleep(Duration::from_secs(3)); // several sweeps
+    assert_eq!(node.status()["instances_received"], 1);
+    assert_eq!(node.instance_files().len(), 1);
+    node.stop();
 }

@@ -11,6 +11,7 @@
 mod incoming;
 pub mod index;
 pub mod results;
+pub mod retention;
 mod structure;
 pub mod uid;
 

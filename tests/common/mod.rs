@@ -90,6 +90,19 @@ impl Node {
             } else {
                 &["--min-free-mb", "1"][..]
             })
+            // Tests read back what they sent: no deletion by disk use, however
+            // full the test machine's disk, unless a test asks for it.
+            .args(
+                if self
+                    .extra_args
+                    .iter()
+                    .any(|a| a == "--retention-max-used-percent")
+                {
+                    &[][..]
+                } else {
+                    &["--retention-max-used-percent", "0"][..]
+                },
+            )
             // The SCP's tests look at jobs as queued: no analysis unless a
             // test asks for workers.
             .args(if self.extra_args.iter().any(|a| a == "--workers") {
