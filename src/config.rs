@@ -390,6 +390,8 @@ mod tests {
         assert_eq!(config.node.port, 11112);
         assert_eq!(config.node.bind.to_string(), "127.0.0.1");
         assert_eq!(config.node.data_dir, PathBuf::from("./chestnode-data"));
+        assert!(config.http.enabled);
+        assert_eq!(config.http.listen_addr().to_string(), "127.0.0.1:8081");
         config.validate().unwrap();
     }
 
