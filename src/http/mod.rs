@@ -9,8 +9,10 @@
 //! needs no authentication as long as it stays on loopback (or behind a
 //! proxy that adds it). It starts before the model loads, so `/health`
 //! answers "not ready" while the node is still starting, and stops with
-//! the node's shutdown token.
+//! the node's shutdown token. Connections are bounded in number and time
+//! out when idle (see `connections.rs`).
 
+mod connections;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpConfig;
 use crate::store::Store;
+use connections::{GuardedListener, IDLE_TIMEOUT, MAX_CONNECTIONS};
 
 /// What every handler reads.
 #[derive(Clone)]
@@ -75,6 +78,7 @@ impl HttpServer {
         let address = listener.local_addr()?;
         tracing::info!(%address, "operations endpoint listening (/health, /metrics, /api/jobs)");
         let task = tokio::spawn(async move {
+            let listener = GuardedListener::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT);
             axum::serve(listener, router(state))
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await
