@@ -91,8 +91,9 @@ impl Listener {
                     });
                 }
                 Err(_) => {
-                    let metrics = &self.session_context.metrics;
-                    metrics.association(AssociationOutcome::Rejected);
+                    self.session_context
+                        .metrics
+                        .association(AssociationOutcome::Rejected);
                     tracing::warn!(%peer, limit = self.config.network.max_associations, "association limit reached; rejecting (transient)");
                     if let Ok(permit) = rejection_slots.clone().try_acquire_owned() {
                         let artim = self.config.network.association_timeout();
