@@ -25,6 +25,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub report: ReportConfig,
     pub outbox: OutboxConfig,
+    pub http: HttpConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,
@@ -294,6 +295,34 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The operations HTTP endpoint: `/health`, `/metrics`, `/api/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Serve the endpoint at all.
+    pub enabled: bool,
+    /// Address to listen on; loopback unless deliberately exposed.
+    pub bind: IpAddr,
+    /// HTTP port.
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8081,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
 impl Config {
     /// Reads a TOML file. Unknown keys are errors, so a typo cannot silently
     /// leave a default in force.
@@ -348,6 +377,9 @@ impl Config {
         if self.outbox.retry_delay_secs == 0 || self.outbox.timeout_secs == 0 {
             bail!("outbox.retry_delay_secs and outbox.timeout_secs must be at least 1");
         }
+        if self.http.enabled && self.http.port == 0 {
+            bail!("http.port must be a port number (1-65535)");
+        }
         if n.max_associations == 0 {
             bail!("network.max_associations must be at least 1");
         }
@@ -392,6 +424,8 @@ mod tests {
         assert_eq!(config.node.port, 11112);
         assert_eq!(config.node.bind.to_string(), "127.0.0.1");
         assert_eq!(config.node.data_dir, PathBuf::from("./chestnode-data"));
+        assert!(config.http.enabled);
+        assert_eq!(config.http.listen_addr().to_string(), "127.0.0.1:8081");
         config.validate().unwrap();
     }
 
@@ -417,6 +451,9 @@ mod tests {
         assert!(config.validate().is_err());
         let mut config = Config::default();
         config.access.allowed_calling = vec!["BAD\\AE".into()];
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.http.port = 0;
         assert!(config.validate().is_err());
     }
 }

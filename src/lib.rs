@@ -9,13 +9,15 @@
 //! ```
 //!
 //! `node` wires the stages together for `chestnode serve`; `status` reads
-//! them back for `chestnode status`; `analysis` also serves
-//! `chestnode analyze` on plain files.
+//! them back for `chestnode status`, and `http` serves health, metrics and
+//! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
+//! files.
 
 pub mod analysis;
 pub mod config;
 pub mod db;
 pub mod findings;
+pub mod http;
 pub mod imaging;
 pub mod incidents;
 pub mod model;

@@ -107,6 +107,9 @@ struct ServeArgs {
     /// Seconds before a failed analysis is retried (×4 each time) [default: 30]
     #[arg(long, value_name = "SECS")]
     retry_delay: Option<u64>,
+    /// Port of the operations HTTP endpoint (/health, /metrics, /api/jobs) [default: 8081]
+    #[arg(long, value_name = "PORT")]
+    http_port: Option<u16>,
 }
 
 #[derive(Args)]
@@ -183,6 +186,7 @@ impl ServeArgs {
         );
         set(&mut config.analysis.workers, self.workers);
         set(&mut config.analysis.retry_delay_secs, self.retry_delay);
+        set(&mut config.http.port, self.http_port);
         if !self.allowed_calling.is_empty() {
             config.access.allowed_calling = self.allowed_calling;
         }

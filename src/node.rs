@@ -1,6 +1,7 @@
-//! `chestnode serve`: opens the store, loads the model, starts the analysis
-//! workers, the outbox senders, the SCP and the control socket, and shuts
-//! everything down in order on SIGTERM or Ctrl-C.
+//! `chestnode serve`: opens the store, starts the operations endpoint, loads
+//! the model, starts the analysis workers, the outbox senders, the SCP and
+//! the control socket, and shuts everything down in order on SIGTERM or
+//! Ctrl-C.
 //!
 //! Shutdown order matters for "nothing acknowledged is lost": stop
 //! accepting, let in-flight associations finish (bounded by
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::http::{HttpServer, HttpState, LoadedModel, Metrics, Readiness};
 use crate::model::Model;
 use crate::outbox::OutboxSenders;
 use crate::report::publish::Publisher;
@@ -43,6 +45,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .context("opening the store")??;
     let store = Arc::new(store);
 
+    let shutdown = CancellationToken::new();
+    // An early return (a model that will not load) stops the endpoint too.
+    let _stop_on_return = shutdown.clone().drop_guard();
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let http = if config.http.enabled {
+        let state = HttpState {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            min_free_bytes,
+        };
+        Some(HttpServer::start(&config.http, state, shutdown.clone()).await?)
+    } else {
+        None
+    };
+
     // The model loads before the port opens: a bad manifest, hash or
     // tensor stops the node here, not at the first image.
     let device = crate::model::device_by_name(&config.analysis.device)?;
@@ -52,6 +71,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .context("loading the model")??;
     announce_model(&model);
+    readiness.model_loaded(LoadedModel {
+        name: model.manifest.model.name.clone(),
+        version: model.manifest.model.version.clone(),
+        placeholder: model.is_placeholder(),
+    });
     let workers = WorkerPool::start(
         config.analysis.workers,
         store.database().clone(),
@@ -63,6 +87,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             store.database().outbox(),
         )?),
         std::time::Duration::from_secs(config.analysis.retry_delay_secs),
+        metrics.clone(),
     )?;
 
     let tcp = TcpListener::bind(config.listen_addr())
@@ -74,8 +99,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %store.data_dir().display(),
         "chestnode listening"
     );
+    readiness.dicom_listening();
 
-    let shutdown = CancellationToken::new();
     let abort = CancellationToken::new();
     let tracker = TaskTracker::new();
 
@@ -84,6 +109,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.database(),
         store.data_dir().to_path_buf(),
         &shutdown,
+        metrics.clone(),
     );
     let retention = RetentionSweeper::start(
         store.database().clone(),
@@ -101,6 +127,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         dimse_timeout: config.network.dimse_timeout(),
         idle_timeout: config.network.idle_timeout(),
+        metrics: metrics.clone(),
     });
     let listener = Listener::new(tcp, config.clone(), session_context)?;
     listener
@@ -123,6 +150,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(Err(error)) => tracing::warn!(%error, "control socket failed"),
         Err(error) => tracing::warn!(%error, "control socket task failed"),
         Ok(Ok(())) => {}
+    }
+    if let Some(http) = http {
+        http.stopped(ABORT_WAIT).await;
     }
     // A sender may be waiting on a peer for up to the timeout twice
     // (association, then response); then it stops.

@@ -193,7 +193,7 @@ impl StatusReport {
             disk_free_bytes: fs2::available_space(data_dir).ok(),
             disk_used_percent: crate::store::retention::used_percent(data_dir),
             last_errors: db.incidents.latest(RECENT_ERRORS),
-            recent_jobs: recent_jobs(db)?,
+            recent_jobs: recent_jobs(db, RECENT_JOBS, None)?,
             destinations: outbox.backlog()?,
             dead_letters,
         })
@@ -284,18 +284,25 @@ impl StatusReport {
     }
 }
 
-/// The newest [`RECENT_JOBS`] jobs, newest first.
-fn recent_jobs(db: &Database) -> anyhow::Result<Vec<JobSummary>> {
-    db.jobs
-        .iter()
-        .rev()
-        .take(RECENT_JOBS)
-        .map(|entry| {
-            let (_, value) = entry?;
-            let job: Job = serde_json::from_slice(&value)?;
-            Ok(JobSummary::of(&job, db))
-        })
-        .collect()
+/// The newest `limit` jobs, newest first; only those in `state` (a
+/// [`JobState::label`]) when given.
+pub fn recent_jobs(
+    db: &Database,
+    limit: usize,
+    state: Option<&str>,
+) -> anyhow::Result<Vec<JobSummary>> {
+    let mut jobs = Vec::new();
+    for entry in db.jobs.iter().rev() {
+        if jobs.len() >= limit {
+            break;
+        }
+        let (_, value) = entry?;
+        let job: Job = serde_json::from_slice(&value)?;
+        if state.is_none_or(|wanted| job.state.label() == wanted) {
+            jobs.push(JobSummary::of(&job, db));
+        }
+    }
+    Ok(jobs)
 }
 
 /// Path of the control socket in a data directory.

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::analysis::{Analysis, Outcome, analyse_path};
 use crate::db::Database;
+use crate::http::Metrics;
 use crate::model::Model;
 use crate::queue::{Job, JobState};
 use crate::report::publish::Publisher;
@@ -41,6 +42,7 @@ impl WorkerPool {
         model: Arc<Model>,
         publisher: Arc<Publisher>,
         retry_delay: Duration,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<WorkerPool> {
         let requeued = db.queue().requeue_interrupted()?;
         if requeued > 0 {
@@ -62,6 +64,7 @@ impl WorkerPool {
                     model: model.clone(),
                     publisher: publisher.clone(),
                     retry_delay,
+                    metrics: metrics.clone(),
                 };
                 std::thread::Builder::new()
                     .name(format!("analysis-{index}"))
@@ -91,6 +94,7 @@ struct Worker {
     publisher: Arc<Publisher>,
     /// Delay before the first retry of a failed analysis.
     retry_delay: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -150,6 +154,7 @@ impl Worker {
                     positive = ?positives,
                     "analysed"
                 );
+                self.metrics.image_analysed(result.timings.total_ms);
                 serde_json::to_vec(&result)
                     .map_err(anyhow::Error::from)
                     .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))

@@ -117,6 +117,7 @@ impl InProcess {
             &self.db,
             self.config.node.data_dir.clone(),
             &CancellationToken::new(),
+            std::sync::Arc::new(chestnode::http::Metrics::new()),
         ));
     }
 

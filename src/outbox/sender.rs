@@ -20,7 +20,9 @@ use super::scu::{ObjectToStore, ScuSettings, StoreAssociation, StoreError};
 use super::{Backoff, Delivery, DeliveryState, Outbox, unix_now_ms};
 use crate::config::{Config, DestinationConfig};
 use crate::db::Database;
+use crate::http::{DeliveryOutcome, Metrics};
 use crate::incidents::IncidentLog;
+use crate::store::index;
 
 /// Deliveries sent over one association at most; the sender then looks
 /// for due work again (and lets a shutdown in).
@@ -45,6 +47,7 @@ impl OutboxSenders {
         db: &Database,
         data_dir: PathBuf,
         shutdown: &CancellationToken,
+        metrics: Arc<Metrics>,
     ) -> OutboxSenders {
         let stop = shutdown.child_token();
         let tracker = TaskTracker::new();
@@ -63,6 +66,8 @@ impl OutboxSenders {
                 backoff: Backoff::from_config(&config.outbox),
                 data_dir: data_dir.clone(),
                 stop: stop.clone(),
+                db: db.clone(),
+                metrics: metrics.clone(),
             };
             tracing::info!(
                 destination = %destination.name,
@@ -102,6 +107,9 @@ struct DestinationSender {
     backoff: Backoff,
     data_dir: Arc<PathBuf>,
     stop: CancellationToken,
+    /// For the source image's receipt time (end-to-end latency).
+    db: Database,
+    metrics: Arc<Metrics>,
 }
 
 impl DestinationSender {
@@ -241,17 +249,31 @@ impl DestinationSender {
 
     async fn record_delivered(&self, delivery: &Delivery, status: u16) {
         let outbox = self.outbox.clone();
+        let db = self.db.clone();
         let record = delivery.clone();
-        match tokio::task::spawn_blocking(move || outbox.mark_delivered(&record)).await {
-            Ok(Ok(delivered)) => tracing::info!(
-                destination = %delivered.destination,
-                kind = delivered.kind.key(),
-                sop_instance_uid = %delivered.sop_instance_uid,
-                source_sop_instance_uid = %delivered.source_sop_instance_uid,
-                status = format_args!("0x{status:04X}"),
-                attempts = delivered.attempts,
-                "delivered"
-            ),
+        let marked = tokio::task::spawn_blocking(move || {
+            let delivered = outbox.mark_delivered(&record)?;
+            let source = index::find(&db, &delivered.source_sop_instance_uid);
+            anyhow::Ok((delivered, source.ok().flatten()))
+        });
+        match marked.await {
+            Ok(Ok((delivered, source))) => {
+                self.metrics
+                    .delivery_attempt(&delivered.destination, DeliveryOutcome::Delivered);
+                if let Some(source) = source {
+                    self.metrics
+                        .result_delivered(&delivered.destination, source.received_at);
+                }
+                tracing::info!(
+                    destination = %delivered.destination,
+                    kind = delivered.kind.key(),
+                    sop_instance_uid = %delivered.sop_instance_uid,
+                    source_sop_instance_uid = %delivered.source_sop_instance_uid,
+                    status = format_args!("0x{status:04X}"),
+                    attempts = delivered.attempts,
+                    "delivered"
+                )
+            }
             Ok(Err(error)) => self.cannot_record(delivery, &error.to_string()),
             Err(error) => self.cannot_record(delivery, &error.to_string()),
         }
@@ -272,6 +294,13 @@ impl DestinationSender {
             }
         })
         .await;
+        let outcome_label = if permanent {
+            DeliveryOutcome::Permanent
+        } else {
+            DeliveryOutcome::Transient
+        };
+        self.metrics
+            .delivery_attempt(&self.destination.name, outcome_label);
         let updated = match outcome {
             Ok(Ok(updated)) => updated,
             Ok(Err(error)) => {

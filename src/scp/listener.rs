@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::http::AssociationOutcome;
 use crate::scp::association::{AccessPolicy, AllowedCaller, acceptor_options, reject_busy};
 use crate::scp::session::{self, SessionContext};
 
@@ -90,6 +91,9 @@ impl Listener {
                     });
                 }
                 Err(_) => {
+                    self.session_context
+                        .metrics
+                        .association(AssociationOutcome::Rejected);
                     tracing::warn!(%peer, limit = self.config.network.max_associations, "association limit reached; rejecting (transient)");
                     if let Ok(permit) = rejection_slots.clone().try_acquire_owned() {
                         let artim = self.config.network.association_timeout();
@@ -124,12 +128,23 @@ async fn negotiate_and_serve(
     let artim = config.network.association_timeout();
     match tokio::time::timeout(artim, options.establish_async(socket)).await {
         Ok(Ok(association)) => {
+            let _active = context.metrics.association(AssociationOutcome::Accepted);
             let span = tracing::info_span!("association", %peer);
-            session::serve(association, context, abort)
+            session::serve(association, context.clone(), abort)
                 .instrument(span)
                 .await;
         }
-        Ok(Err(error)) => tracing::warn!(%peer, %error, "association not established"),
-        Err(_) => tracing::warn!(%peer, "association request timed out (ARTIM)"),
+        Ok(Err(error)) => {
+            let outcome = match &error {
+                dicom_ul::association::Error::Rejected { .. } => AssociationOutcome::Rejected,
+                _ => AssociationOutcome::Failed,
+            };
+            context.metrics.association(outcome);
+            tracing::warn!(%peer, %error, "association not established");
+        }
+        Err(_) => {
+            context.metrics.association(AssociationOutcome::Failed);
+            tracing::warn!(%peer, "association request timed out (ARTIM)");
+        }
     }
 }

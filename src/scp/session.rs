@@ -22,6 +22,7 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultRe
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::Metrics;
 use crate::queue::Priority;
 use crate::scp::contexts;
 use crate::scp::dimse::{Command, Response, command_field, status};
@@ -38,6 +39,7 @@ pub struct SessionContext {
     pub dimse_timeout: Duration,
     /// Longest wait for the next message.
     pub idle_timeout: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An accepted presentation context.
@@ -440,6 +442,7 @@ impl Session<'_> {
                     });
                 match committed {
                     Ok(Stored::New(record)) => {
+                        self.context.metrics.instance_received(true, bytes);
                         self.tally.stored += 1;
                         self.tally.bytes += bytes;
                         tracing::info!(
@@ -453,6 +456,7 @@ impl Session<'_> {
                         Response::to(&request, status::SUCCESS)
                     }
                     Ok(Stored::Duplicate(record)) => {
+                        self.context.metrics.instance_received(true, bytes);
                         self.tally.duplicates += 1;
                         tracing::info!(
                             sop_instance_uid = %record.sop_instance_uid,
@@ -480,6 +484,7 @@ impl Session<'_> {
 
     /// Logs and records a refused instance.
     fn refused(&mut self, request: &Command, status: u16, comment: &str) {
+        self.context.metrics.instance_received(false, 0);
         self.tally.failed += 1;
         tracing::warn!(
             calling = self.calling,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod http;
 pub mod orthanc;
 pub mod scu;
 pub mod storescp;
@@ -51,6 +52,9 @@ pub fn free_port() -> u16 {
 /// A running chestnode process.
 pub struct Node {
     pub port: u16,
+    /// The operations endpoint's port (`--http-port`), unless a test
+    /// passes its own.
+    pub http_port: u16,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
     child: Option<Child>,
@@ -64,6 +68,7 @@ impl Node {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let mut node = Node {
             port: free_port(),
+            http_port: free_port(),
             data_dir,
             log_path: root.join("chestnode.log"),
             child: None,
@@ -85,6 +90,11 @@ impl Node {
             .arg(&self.data_dir)
             .arg("--port")
             .arg(self.port.to_string())
+            .args(if self.extra_args.iter().any(|a| a == "--http-port") {
+                Vec::new()
+            } else {
+                vec!["--http-port".to_owned(), self.http_port.to_string()]
+            })
             .args(if self.extra_args.iter().any(|a| a == "--min-free-mb") {
                 &[][..]
             } else {
@@ -160,6 +170,11 @@ impl Node {
     pub fn start_again(&mut self) {
         assert!(self.child.is_none());
         self.spawn();
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("chestnode is running").id()
     }
 
     pub fn log(&self) -> String {

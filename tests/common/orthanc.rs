@@ -7,7 +7,6 @@
 //! Lua filter, so tests can count deliveries, duplicates included (Orthanc
 //! itself keeps one copy per SOP Instance UID and would hide them).
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -205,25 +204,10 @@ impl Orthanc {
         }
     }
 
-    /// One HTTP/1.0 request to the REST API on loopback: the connection
-    /// closes after the answer, so reading to the end reads it all.
+    /// One HTTP/1.0 request to the REST API on loopback.
     fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply)?;
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        Ok((status, body.to_owned()))
+        let reply = super::http::request(self.http_port, method, path, body)?;
+        Ok((reply.status, reply.body))
     }
 }
 
