@@ -43,6 +43,17 @@ impl Ellipse {
         u * u + v * v
     }
 
+    /// A softer-edged thickness (a blurred organ outline: hila, vessels
+    /// of the mediastinum).
+    pub fn soft_thickness(&self, x: f32, y: f32) -> f32 {
+        let r2 = self.radius2(x, y);
+        if r2 >= 1.0 {
+            0.0
+        } else {
+            self.depth * (1.0 - r2) * (1.0 - r2)
+        }
+    }
+
     /// Projected thickness at a point.
     pub fn thickness(&self, x: f32, y: f32) -> f32 {
         let r2 = self.radius2(x, y);
@@ -240,7 +251,8 @@ impl Anatomy {
     /// |x| of the mediastinal edge of the lungs at height `y`.
     pub fn medial_x(&self, y: f32) -> f32 {
         let upper = 1.0 - smoothstep(self.hilum_y - 30.0, self.hilum_y + 10.0, y);
-        self.medial + self.upper_mediastinal_widening * upper
+        let narrow_top = 1.0 - 0.3 * (1.0 - smoothstep(self.apex_y, self.hilum_y, y));
+        self.medial * narrow_top + self.upper_mediastinal_widening * upper
     }
 
     /// |x| of the lateral (costal) edge of the lungs at height `y`; 0 above the apex.
@@ -290,9 +302,9 @@ impl Anatomy {
             + self
                 .mediastinal_contours
                 .iter()
-                .map(|e| e.thickness(x, y))
+                .map(|e| e.soft_thickness(x, y))
                 .sum::<f32>()
-            + self.hila.iter().map(|e| e.thickness(x, y)).sum::<f32>()
+            + self.hila.iter().map(|e| e.soft_thickness(x, y)).sum::<f32>()
     }
 
     /// Thickness of the trunk's soft tissue, mm.
@@ -353,7 +365,7 @@ impl Anatomy {
             soft += self
                 .soft_tissue_extras
                 .iter()
-                .map(|e| e.thickness(x, y))
+                .map(|e| e.soft_thickness(x, y))
                 .sum::<f32>();
             let lung = self.lung_thickness(x, y);
             let air = (lung - self.displacing_thickness(x, y)).max(0.0);

@@ -155,6 +155,7 @@ impl FindingMix {
 /// Details a label carries besides category, mask and tags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FindingDetails {
+    /// Nodules and masses: mean diameter as measured on the image, mm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diameter_mm: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,13 +303,16 @@ pub fn draw_round(
     };
     let mut lesion = RoundLesion::sample(rng, diameter, solidity);
     let (mask, mut tags) = place_and_draw(&mut lesion, planned.site, host, attenuation, rng)?;
-    tags.push(size_bin(diameter).to_string());
+    // As measured on the image (Imager Pixel Spacing includes the
+    // geometric magnification), which is what a reader would measure.
+    let measured = diameter * host.grid.pose.scale;
+    tags.push(size_bin(measured).to_string());
     tags.push(format!("side_{}", side_tag(host, &mask)));
     Some(DrawnFinding {
         kind: planned.kind,
         mask,
         details: FindingDetails {
-            diameter_mm: Some(diameter),
+            diameter_mm: Some(measured),
             solidity: Some(solidity),
             ..FindingDetails::default()
         },

@@ -37,7 +37,7 @@ pub fn chooses_real(seed: u64, index: u64, fraction: f32) -> bool {
 }
 
 /// Greyscale values 0..1 of a PNG, resized to `size`².
-fn load(png: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
+pub fn load_png(png: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
     let image = image::open(png).with_context(|| format!("reading {}", png.display()))?;
     let grey = image.to_luma16();
     let resized = image::imageops::resize(
@@ -98,21 +98,31 @@ pub fn estimate_lungs(values: &[f32], size: usize) -> Mask {
         })
         .map(|i| smooth[i])
         .collect();
-    let dark = percentile(&central, 0.35);
-    let candidates: Vec<bool> = smooth.iter().map(|&v| v < dark).collect();
-    let mut parts: Vec<Vec<usize>> = components(&candidates, size)
-        .into_iter()
-        .filter(|part| {
-            part.iter().all(|&i| {
-                let (c, r) = (i % size, i / size);
-                c > 1 && r > 1 && c + 2 < size && r + 2 < size
-            })
-        })
+    let dark = percentile(&central, 0.3);
+    // Dark pixels inside a central box; the air around the patient is cut
+    // off by the box and by where its parts lie.
+    let inside = |i: usize| {
+        let (c, r) = (i % size, i / size);
+        c > size / 12 && c < size * 11 / 12 && r > size / 12 && r < size * 7 / 8
+    };
+    let candidates: Vec<bool> = (0..smooth.len())
+        .map(|i| inside(i) && smooth[i] < dark)
         .collect();
-    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
     let mut mask = Mask::new(size);
-    for part in parts.iter().take(2).filter(|p| p.len() > size * size / 100) {
-        for &i in part {
+    let parts = components(&candidates, size);
+    for left_half in [true, false] {
+        let best = parts
+            .iter()
+            .filter(|part| part.len() > size * size / 100)
+            .filter(|part| {
+                let n = part.len() as f32;
+                let column = part.iter().map(|&i| (i % size) as f32).sum::<f32>() / n;
+                let row = part.iter().map(|&i| (i / size) as f32).sum::<f32>() / n;
+                let s = size as f32;
+                (column < s / 2.0) == left_half && row > 0.2 * s && row < 0.7 * s
+            })
+            .max_by_key(|part| part.len());
+        for &i in best.into_iter().flatten() {
             mask.bits[i] = true;
         }
     }
@@ -127,7 +137,7 @@ pub fn insert_case(
     png: &Path,
 ) -> anyhow::Result<SyntheticCase> {
     let size = config.size;
-    let values = load(png, size)?;
+    let values = load_png(png, size)?;
     let lung = estimate_lungs(&values, size);
     anyhow::ensure!(lung.area() > 0, "no lung fields found in {}", png.display());
     let mut thickness: Vec<f32> = lung

@@ -35,6 +35,8 @@ pub mod opacities;
 pub mod render;
 pub mod rng;
 pub mod skeleton;
+#[cfg(test)]
+mod tests;
 pub mod vessels;
 
 use serde::{Deserialize, Serialize};

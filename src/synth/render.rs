@@ -22,6 +22,9 @@ pub struct Exposure {
     pub blur_mm: f32,
     /// Strength of the unsharp mask (edge enhancement).
     pub unsharp: f32,
+    /// Dynamic range compression: how much of the large-scale (~25 mm)
+    /// brightness is taken out, so lungs and mediastinum both show detail.
+    pub equalisation: f32,
     /// Tone curve exponent (contrast).
     pub gamma: f32,
     /// Output range in stored values (before MONOCHROME1 inversion).
@@ -36,6 +39,7 @@ impl Exposure {
             scatter: rng.range(0.05, 0.25),
             blur_mm: rng.range(0.12, 0.45),
             unsharp: rng.range(0.2, 0.9),
+            equalisation: rng.range(0.35, 0.6),
             gamma: rng.range(0.8, 1.25),
             black: rng.range(40.0, 400.0),
             white: rng.range(3500.0, 4095.0),
@@ -157,6 +161,11 @@ pub fn render(
     gaussian_blur(&mut smooth, size, 6.0 / spacing_mm);
     for (l, s) in log.iter_mut().zip(&smooth) {
         *l += exposure.unsharp * (*l - s);
+    }
+    let mut large = log.clone();
+    gaussian_blur(&mut large, size, 25.0 / spacing_mm);
+    for (l, s) in log.iter_mut().zip(&large) {
+        *l -= exposure.equalisation * s;
     }
     let body: Vec<f32> = log
         .iter()

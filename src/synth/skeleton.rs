@@ -33,39 +33,63 @@ fn shell(d: f32, r: f32, depth_ratio: f32, strength: f32) -> f32 {
 pub fn draw(anatomy: &Anatomy, grid: &Grid, rng: &mut Rng, maps: &mut AnatomyMaps) {
     draw_spine(anatomy, grid, &mut maps.attenuation);
     let pitch = (anatomy.lung_height() + 14.0) / 9.6;
-    let drops = [
-        34.0, 58.0, 72.0, 82.0, 88.0, 90.0, 90.0, 88.0, 84.0, 78.0, 60.0, 45.0,
+    // Descent of each rib (mm): along its posterior arc to the lateral
+    // wall, and along its anterior arc back towards the sternum.
+    let descents = [
+        (14.0, 28.0),
+        (26.0, 52.0),
+        (34.0, 66.0),
+        (38.0, 76.0),
+        (40.0, 80.0),
+        (42.0, 82.0),
+        (42.0, 82.0),
+        (42.0, 80.0),
+        (40.0, 76.0),
+        (38.0, 70.0),
+        (34.0, 0.0),
+        (28.0, 0.0),
     ];
+    let stretch = anatomy.lung_height() / 218.0;
     for side in 0..2 {
         let s = side_sign(side);
-        for (k, drop) in drops.iter().enumerate() {
+        for (k, (posterior, anterior)) in descents.iter().enumerate() {
             let y0 = anatomy.apex_y - 14.0 + k as f32 * pitch + rng.around(0.0, 1.5);
-            let drop = drop * rng.around(1.0, 0.04) * anatomy.lung_height() / 218.0;
+            let wobble = rng.around(1.0, 0.05) * stretch;
+            let (posterior, anterior) = (posterior * wobble, anterior * wobble);
             let lateral = if k == 0 {
                 anatomy.lateral_x(anatomy.apex_y + 28.0) + 6.0
             } else {
-                anatomy.lateral_x(y0 + drop * 0.5).max(anatomy.half_width * 0.8) + 9.0
+                anatomy
+                    .lateral_x(y0 + posterior)
+                    .max(anatomy.half_width * 0.8)
+                    + 9.0
             };
             let x0 = 13.0;
-            let end = if k >= 10 {
-                std::f32::consts::FRAC_PI_2 + 0.35
+            let end = if anterior == 0.0 {
+                std::f32::consts::FRAC_PI_2 + 0.3
             } else {
                 std::f32::consts::PI - 0.42
             };
             let start = 0.12;
             let samples = 32;
-            let radius = 4.3 + 0.12 * k.min(6) as f32;
-            let points: Vec<(f32, f32, f32)> = (0..=samples)
-                .map(|j| {
-                    let phi = start + (end - start) * j as f32 / samples as f32;
-                    let x = s * (x0 + (lateral - x0) * phi.sin());
-                    let y = y0 + drop * (1.0 - phi.cos()) / 2.0 - 6.0 * (2.0 * phi).sin().max(0.0);
-                    let anterior = smoothstep(1.3, 2.2, phi);
-                    (x, y, radius * (1.0 + 0.25 * anterior))
-                })
-                .collect();
+            let radius = 4.0 + 0.12 * k.min(6) as f32;
             let phis: Vec<f32> = (0..=samples)
                 .map(|j| start + (end - start) * j as f32 / samples as f32)
+                .collect();
+            let points: Vec<(f32, f32, f32)> = phis
+                .iter()
+                .map(|&phi| {
+                    let x = s * (x0 + (lateral - x0) * phi.sin());
+                    // Posterior arc: slope growing towards the wall;
+                    // anterior arc: a straight slope down and inwards.
+                    let y = if phi <= std::f32::consts::FRAC_PI_2 {
+                        y0 + posterior * phi.sin().powi(2)
+                    } else {
+                        y0 + posterior + anterior * (1.0 - phi.sin())
+                    };
+                    let front = smoothstep(1.3, 2.2, phi);
+                    (x, y, radius * (1.0 + 0.3 * front))
+                })
                 .collect();
             Tube { points: &points }.draw(
                 grid,
@@ -74,8 +98,8 @@ pub fn draw(anatomy: &Anatomy, grid: &Grid, rng: &mut Rng, maps: &mut AnatomyMap
                 Some(&mut maps.rib),
                 |d, r, along| {
                     let phi = phis[0] + (phis[samples] - phis[0]) * along;
-                    let anterior = smoothstep(1.3, 2.2, phi);
-                    shell(d, r, 1.5, 1.0 - 0.5 * anterior)
+                    let front = smoothstep(1.3, 2.2, phi);
+                    shell(d, r, 1.1, 0.85 - 0.5 * front)
                 },
             );
         }
@@ -126,13 +150,13 @@ fn draw_spine(anatomy: &Anatomy, grid: &Grid, attenuation: &mut [f32]) {
             if dx > 0.0 && dy > 0.0 {
                 let core = smoothstep(0.0, 5.0, dx.min(dy));
                 let rim = 1.0 - smoothstep(0.0, 2.5, dx.min(dy));
-                attenuation[i] += 30.0 * MARROW * core + 0.1 * rim * smoothstep(0.0, 1.0, dx);
+                attenuation[i] += 18.0 * MARROW * core + 0.05 * rim * smoothstep(0.0, 1.0, dx);
             }
             for s in [-1.0, 1.0] {
                 let (ex, ey) = ((px - s * (half_width - 4.0)) / 4.5, (py - centre + 2.0) / 6.0);
                 let r2 = ex * ex + ey * ey;
                 if r2 < 1.0 {
-                    attenuation[i] += 0.12 * (1.0 - r2).sqrt() * (0.4 + 0.6 * r2);
+                    attenuation[i] += 0.06 * (1.0 - r2).sqrt() * (0.4 + 0.6 * r2);
                 }
             }
         });
