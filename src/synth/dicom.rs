@@ -150,6 +150,17 @@ impl DxImage<'_> {
             VR::SQ,
             DataSetSequence::from(vec![code("43799004", "SCT", "Chest")]),
         ));
+        let mut view = code("399348003", "SCT", "postero-anterior");
+        view.put(DataElement::new(
+            tags::VIEW_MODIFIER_CODE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(Vec::<InMemDicomObject>::new()),
+        ));
+        o.put(DataElement::new(
+            tags::VIEW_CODE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![view]),
+        ));
         o.put(DataElement::new(
             tags::ACQUISITION_CONTEXT_SEQUENCE,
             VR::SQ,
