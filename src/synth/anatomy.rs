@@ -36,8 +36,11 @@ pub struct Ellipse {
 impl Ellipse {
     /// Squared normalised radius of a point (1 on the outline).
     pub fn radius2(&self, x: f32, y: f32) -> f32 {
-        let (sin, cos) = self.angle.sin_cos();
         let (dx, dy) = (x - self.cx, y - self.cy);
+        if dx.abs() > self.ax.max(self.ay) || dy.abs() > self.ax.max(self.ay) {
+            return 2.0;
+        }
+        let (sin, cos) = self.angle.sin_cos();
         let u = (cos * dx + sin * dy) / self.ax;
         let v = (-sin * dx + cos * dy) / self.ay;
         u * u + v * v
@@ -127,7 +130,7 @@ impl Anatomy {
             ax: 0.47 * half_width * heart_scale,
             ay: 0.25 * height * heart_scale.min(1.0),
             angle: rng.around(0.38, 0.08) + if emphysema { 0.3 } else { 0.0 },
-            depth: 105.0 * heart_scale,
+            depth: 125.0 * heart_scale,
         };
         let mediastinal_contours = vec![
             // Aortic knob.

@@ -84,9 +84,9 @@ impl Grid {
         self.spacing / self.pose.scale
     }
 
-    /// Calls `visit(pixel index, x, y)` for every pixel whose centre may lie
-    /// in the anatomy box `[x0, y0, x1, y1]`.
-    pub fn each_in(&self, bbox: [f32; 4], mut visit: impl FnMut(usize, f32, f32)) {
+    /// The pixel rectangle (first column, first row, last column, last row,
+    /// inclusive) covering the anatomy box `[x0, y0, x1, y1]`, if on the image.
+    pub fn pixel_box(&self, bbox: [f32; 4]) -> Option<[usize; 4]> {
         let [x0, y0, x1, y1] = bbox;
         let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
         let (mut c0, mut r0, mut c1, mut r1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
@@ -97,12 +97,25 @@ impl Grid {
             c1 = c1.max(c);
             r1 = r1.max(r);
         }
-        let clamp = |v: f32| v.clamp(0.0, self.size as f32 - 1.0);
-        if c1 < 0.0 || r1 < 0.0 || c0 > self.size as f32 - 1.0 || r0 > self.size as f32 - 1.0 {
-            return;
+        let last = self.size as f32 - 1.0;
+        if c1 < 0.0 || r1 < 0.0 || c0 > last || r0 > last {
+            return None;
         }
-        let (c0, c1) = (clamp(c0.floor()) as usize, clamp(c1.ceil()) as usize);
-        let (r0, r1) = (clamp(r0.floor()) as usize, clamp(r1.ceil()) as usize);
+        let clamp = |v: f32| v.clamp(0.0, last) as usize;
+        Some([
+            clamp(c0.floor()),
+            clamp(r0.floor()),
+            clamp(c1.ceil()),
+            clamp(r1.ceil()),
+        ])
+    }
+
+    /// Calls `visit(pixel index, x, y)` for every pixel whose centre may lie
+    /// in the anatomy box `[x0, y0, x1, y1]`.
+    pub fn each_in(&self, bbox: [f32; 4], mut visit: impl FnMut(usize, f32, f32)) {
+        let Some([c0, r0, c1, r1]) = self.pixel_box(bbox) else {
+            return;
+        };
         for row in r0..=r1 {
             for column in c0..=c1 {
                 let (x, y) = self.anatomy_mm(column, row);
@@ -215,15 +228,30 @@ impl Tube<'_> {
             bbox[2] + max_r,
             bbox[3] + max_r,
         ];
+        let Some([c0, r0, c1, r1]) = grid.pixel_box(bbox) else {
+            return;
+        };
+        // Per pixel of the tube's box, the segment it lies deepest in
+        // (smallest distance over radius) and where along the tube that
+        // is; each segment only visits its own box. The profile is taken
+        // once, at that nearest point: it need not fall off monotonically
+        // (a bone's cortex is brighter than its middle).
+        let width = c1 - c0 + 1;
+        let mut nearest = vec![(f32::INFINITY, 0.0f32, 0.0f32, 0.0f32); width * (r1 - r0 + 1)];
         let segments = self.points.len() - 1;
-        grid.each_in(bbox, |i, x, y| {
-            let mut best = 0.0f32;
-            let mut inside = false;
-            for s in 0..segments {
-                let (ax, ay, ar) = self.points[s];
-                let (bx, by, br) = self.points[s + 1];
-                let (vx, vy) = (bx - ax, by - ay);
-                let len2 = vx * vx + vy * vy;
+        for s in 0..segments {
+            let (ax, ay, ar) = self.points[s];
+            let (bx, by, br) = self.points[s + 1];
+            let r_max = ar.max(br);
+            let segment_box = [
+                ax.min(bx) - r_max,
+                ay.min(by) - r_max,
+                ax.max(bx) + r_max,
+                ay.max(by) + r_max,
+            ];
+            let (vx, vy) = (bx - ax, by - ay);
+            let len2 = vx * vx + vy * vy;
+            grid.each_in(segment_box, |i, x, y| {
                 let t = if len2 > 0.0 {
                     (((x - ax) * vx + (y - ay) * vy) / len2).clamp(0.0, 1.0)
                 } else {
@@ -232,19 +260,32 @@ impl Tube<'_> {
                 let r = ar + (br - ar) * t;
                 let (dx, dy) = (x - ax - vx * t, y - ay - vy * t);
                 let d = (dx * dx + dy * dy).sqrt();
-                if d < r {
-                    inside = true;
-                    let along = (s as f32 + t) / segments as f32;
-                    best = best.max(profile(d, r, along));
+                let local = (i / grid.size - r0) * width + (i % grid.size - c0);
+                if d < r && d / r < nearest[local].0 {
+                    nearest[local] = (d / r, d, r, (s as f32 + t) / segments as f32);
                 }
-            }
-            if inside {
-                field[i] += best * gate.map_or(1.0, |g| g[i]);
-                if let Some(mask) = mask.as_deref_mut() {
-                    mask.bits[i] = true;
+            });
+        }
+        let best: Vec<f32> = nearest
+            .iter()
+            .map(|&(depth, d, r, along)| {
+                if depth.is_finite() {
+                    profile(d, r, along)
+                } else {
+                    f32::NAN
                 }
+            })
+            .collect();
+        for (local, value) in best.iter().enumerate() {
+            if value.is_nan() {
+                continue;
             }
-        });
+            let i = (r0 + local / width) * grid.size + c0 + local % width;
+            field[i] += value * gate.map_or(1.0, |g| g[i]);
+            if let Some(mask) = mask.as_deref_mut() {
+                mask.bits[i] = true;
+            }
+        }
     }
 }
 

@@ -150,13 +150,13 @@ fn draw_spine(anatomy: &Anatomy, grid: &Grid, attenuation: &mut [f32]) {
             if dx > 0.0 && dy > 0.0 {
                 let core = smoothstep(0.0, 5.0, dx.min(dy));
                 let rim = 1.0 - smoothstep(0.0, 2.5, dx.min(dy));
-                attenuation[i] += 18.0 * MARROW * core + 0.05 * rim * smoothstep(0.0, 1.0, dx);
+                attenuation[i] += 12.0 * MARROW * core + 0.035 * rim * smoothstep(0.0, 1.0, dx);
             }
             for s in [-1.0, 1.0] {
                 let (ex, ey) = ((px - s * (half_width - 4.0)) / 4.5, (py - centre + 2.0) / 6.0);
                 let r2 = ex * ex + ey * ey;
                 if r2 < 1.0 {
-                    attenuation[i] += 0.06 * (1.0 - r2).sqrt() * (0.4 + 0.6 * r2);
+                    attenuation[i] += 0.045 * (1.0 - r2).sqrt() * (0.4 + 0.6 * r2);
                 }
             }
         });
