@@ -57,6 +57,8 @@ pub struct PlannedFinding {
     pub kind: FindingKind,
     /// Where a nodule or mass goes.
     pub site: Site,
+    /// A nodule's or mass's diameter in mm (random when None).
+    pub diameter_mm: Option<f32>,
 }
 
 /// How often each finding appears (per case, before normals).
@@ -146,7 +148,11 @@ impl FindingMix {
                 } else {
                     Site::AnyLung
                 };
-                PlannedFinding { kind, site }
+                PlannedFinding {
+                    kind,
+                    site,
+                    diameter_mm: None,
+                }
             })
             .collect()
     }
@@ -289,7 +295,9 @@ pub fn draw_round(
     attenuation: &mut [f32],
     rng: &mut Rng,
 ) -> Option<DrawnFinding> {
-    let (diameter, solidity) = if planned.kind == FindingKind::Mass {
+    let (diameter, solidity) = if let Some(d) = planned.diameter_mm {
+        (d, Solidity::Solid)
+    } else if planned.kind == FindingKind::Mass {
         (rng.range(31.0, 60.0), Solidity::Solid)
     } else {
         // Small nodules are commoner, as in screening.

@@ -164,6 +164,7 @@ pub fn insert_case(
                 PlannedFinding {
                     kind: p.kind,
                     site: Site::AnyLung,
+                    diameter_mm: None,
                 },
                 &host,
                 &mut attenuation,

@@ -124,10 +124,22 @@ fn generate_planned(
     planned: &[PlannedFinding],
     rng: &mut Rng,
 ) -> SyntheticCase {
-    let emphysema = planned.iter().any(|p| p.kind == FindingKind::Emphysema);
-    let mut anatomy = Anatomy::sample(&mut rng.fork(), emphysema);
-    findings::shape_anatomy(&mut anatomy, planned, &mut rng.fork());
+    // One stream per stage, split off up front, so that adding a finding
+    // changes nothing else: the same case without it has the same
+    // anatomy, exposure and noise.
+    let mut anatomy_rng = rng.fork();
+    let mut shape_rng = rng.fork();
     let mut pose_rng = rng.fork();
+    let mut skeleton_rng = rng.fork();
+    let mut vessel_rng = rng.fork();
+    let mut findings_rng = rng.fork();
+    let mut exposure_rng = rng.fork();
+    let mut noise_rng = rng.fork();
+    let monochrome1 = rng.chance(config.monochrome1_fraction);
+
+    let emphysema = planned.iter().any(|p| p.kind == FindingKind::Emphysema);
+    let mut anatomy = Anatomy::sample(&mut anatomy_rng, emphysema);
+    findings::shape_anatomy(&mut anatomy, planned, &mut shape_rng);
     let grid = Grid {
         size: config.size,
         spacing: config.spacing_mm(),
@@ -139,8 +151,8 @@ fn generate_planned(
         },
     };
     let mut maps = anatomy.draw(&grid);
-    skeleton::draw(&anatomy, &grid, &mut rng.fork(), &mut maps);
-    vessels::draw(&anatomy, &grid, &mut rng.fork(), &mut maps);
+    skeleton::draw(&anatomy, &grid, &mut skeleton_rng, &mut maps);
+    vessels::draw(&anatomy, &grid, &mut vessel_rng, &mut maps);
     let mut attenuation = std::mem::take(&mut maps.attenuation);
     let structures = vec![
         (Structure::Heart, maps.heart.clone()),
@@ -160,18 +172,20 @@ fn generate_planned(
         );
         planned
             .iter()
-            .filter_map(|p| findings::draw(*p, &anatomy, &host, &mut attenuation, &mut rng.fork()))
+            .filter_map(|p| {
+                findings::draw(*p, &anatomy, &host, &mut attenuation, &mut findings_rng.fork())
+            })
             .collect()
     };
-    let exposure = render::Exposure::sample(&mut rng.fork());
+    let exposure = render::Exposure::sample(&mut exposure_rng);
     let pixels = render::render(
         &attenuation,
         config.size,
         config.spacing_mm(),
         &exposure,
-        &mut rng.fork(),
+        &mut noise_rng,
     );
-    let photometric = if rng.chance(config.monochrome1_fraction) {
+    let photometric = if monochrome1 {
         Photometric::Monochrome1
     } else {
         Photometric::Monochrome2

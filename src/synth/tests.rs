@@ -109,6 +109,7 @@ fn every_kind_of_finding_is_drawn_with_a_mask() {
         let planned = [PlannedFinding {
             kind,
             site: Site::AnyLung,
+            diameter_mm: None,
         }];
         let case = generate_with(&config, 9, index as u64, &planned);
         let normal = generate_with(&config, 9, index as u64, &[]);
@@ -116,13 +117,26 @@ fn every_kind_of_finding_is_drawn_with_a_mask() {
         assert_eq!(label.findings.len(), 1, "{kind:?}");
         assert_eq!(label.findings[0].kind, kind);
         check_boxes(&label);
-        // The finding changed the image inside its mask (emphysema and
-        // widening change the anatomy, so the whole image differs).
+        // The finding brightens the image inside its mask (the same case
+        // without it has the same anatomy, exposure and noise) more than
+        // outside. Emphysema and widening change the anatomy instead.
+        if matches!(kind, FindingKind::Emphysema | FindingKind::MediastinalWidening) {
+            assert_ne!(case.pixels, normal.pixels);
+            continue;
+        }
         let mask = &case.findings[0].mask;
-        let changed = (0..mask.bits.len())
-            .filter(|&i| mask.bits[i] && case.pixels[i] != normal.pixels[i])
-            .count();
-        assert!(changed * 2 > mask.area(), "{kind:?}: {changed} of {}", mask.area());
+        let mean_difference = |inside: bool| {
+            let pixels: Vec<usize> = (0..mask.bits.len())
+                .filter(|&i| mask.bits[i] == inside)
+                .collect();
+            pixels
+                .iter()
+                .map(|&i| case.pixels[i] as f32 - normal.pixels[i] as f32)
+                .sum::<f32>()
+                / pixels.len() as f32
+        };
+        let (inside, outside) = (mean_difference(true), mean_difference(false));
+        assert!(inside > outside + 10.0, "{kind:?}: {inside} inside, {outside} outside");
     }
 }
 
@@ -133,6 +147,7 @@ fn a_nodules_mask_area_matches_its_diameter() {
         let planned = [PlannedFinding {
             kind: FindingKind::Nodule,
             site: Site::FreeLung,
+            diameter_mm: None,
         }];
         let case = generate_with(&config, 21, index, &planned);
         let finding = &case.findings[0];
@@ -162,6 +177,7 @@ fn overlap_tags_agree_with_the_anatomy_masks() {
         let planned = [PlannedFinding {
             kind: FindingKind::Nodule,
             site: Site::Over(structure),
+            diameter_mm: None,
         }];
         let case = generate_with(&config, 33, index as u64, &planned);
         let finding = case
@@ -185,6 +201,7 @@ fn overlap_tags_agree_with_the_anatomy_masks() {
     let planned = [PlannedFinding {
         kind: FindingKind::Nodule,
         site: Site::FreeLung,
+        diameter_mm: None,
     }];
     let case = generate_with(&config, 33, 9, &planned);
     let finding = &case.findings[0];
@@ -297,4 +314,50 @@ fn findings_are_inserted_into_a_real_radiograph_inside_its_lungs() {
             .sum();
         assert!(after > before + 5.0 * mask.area() as f32, "{before} -> {after}");
     }
+}
+
+#[test]
+fn a_5_mm_nodule_stands_out_from_the_noise_at_the_default_spacing() {
+    // 0.35 mm pixels, as at the default 1024 px, on a smaller canvas.
+    let config = SynthConfig {
+        size: 512,
+        field_of_view_mm: 180.0,
+        ..SynthConfig::default()
+    };
+    let mut contrasts = Vec::new();
+    for index in 0..4 {
+        let planned = [PlannedFinding {
+            kind: FindingKind::Nodule,
+            site: Site::FreeLung,
+            diameter_mm: Some(5.0),
+        }];
+        let case = generate_with(&config, 44, index, &planned);
+        let Some(finding) = case.findings.first() else {
+            continue;
+        };
+        let normal = generate_with(&config, 44, index, &[]);
+        // Signal: the rendered difference inside the mask (the same case
+        // without the nodule has the same anatomy, exposure and noise).
+        // Noise: pixel-to-pixel differences around it in the image.
+        let n = case.size;
+        let [x0, y0, x1, y1] = finding.mask.bbox().unwrap();
+        let inside: Vec<usize> = (0..n * n).filter(|&i| finding.mask.bits[i]).collect();
+        let signal = inside
+            .iter()
+            .map(|&i| case.pixels[i] as f32 - normal.pixels[i] as f32)
+            .sum::<f32>()
+            / inside.len() as f32;
+        let steps: Vec<f32> = (y0.saturating_sub(12)..(y1 + 12).min(n as u32))
+            .flat_map(|r| (x0.saturating_sub(12)..(x1 + 12).min(n as u32 - 1)).map(move |c| (r, c)))
+            .map(|(r, c)| r as usize * n + c as usize)
+            .filter(|&i| !finding.mask.bits[i])
+            .map(|i| (case.pixels[i + 1] as f32 - case.pixels[i] as f32) / 2f32.sqrt())
+            .collect();
+        let noise = (steps.iter().map(|v| v * v).sum::<f32>() / steps.len() as f32).sqrt();
+        // Rose criterion: contrast-to-noise times the square root of the
+        // number of pixels above 5 is visible.
+        contrasts.push(signal / noise.max(1.0) * (inside.len() as f32).sqrt());
+    }
+    assert!(contrasts.len() >= 3, "{contrasts:?}");
+    assert!(contrasts.iter().all(|&c| c > 5.0), "Rose contrast {contrasts:?}");
 }
