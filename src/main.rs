@@ -284,7 +284,10 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     let mut config = SynthConfig::default();
     set(&mut config.size, args.size);
     config.monochrome1_fraction = args.monochrome1_fraction;
-    anyhow::ensure!((16..=4096).contains(&config.size), "--size must be 16..=4096");
+    anyhow::ensure!(
+        (16..=4096).contains(&config.size),
+        "--size must be 16..=4096"
+    );
     let insertion = match &args.insert_into {
         Some(dir) => Some(dataset::Insertion::from_dir(dir, args.insert_fraction)?),
         None => None,

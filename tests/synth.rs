@@ -80,7 +80,11 @@ fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
         assert_eq!(label["schema"], "chestnode-labels/1");
         assert_eq!(label["rows"], 128);
         let image = first.join(label["image"].as_str().unwrap());
-        assert!(image.exists(), "{} names a missing image", label_path.display());
+        assert!(
+            image.exists(),
+            "{} names a missing image",
+            label_path.display()
+        );
         sources.push(label["source"].as_str().unwrap().to_string());
         for finding in label["findings"].as_array().unwrap() {
             let bbox: Vec<u64> = finding["box"]
@@ -99,7 +103,12 @@ fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
     // Same seed, same bytes: images, labels and manifest.
     for sub in ["images", "labels"] {
         for (a, b) in files(&first.join(sub)).iter().zip(files(&second.join(sub))) {
-            assert_eq!(std::fs::read(a).unwrap(), std::fs::read(&b).unwrap(), "{}", a.display());
+            assert_eq!(
+                std::fs::read(a).unwrap(),
+                std::fs::read(&b).unwrap(),
+                "{}",
+                a.display()
+            );
         }
     }
     assert_eq!(
@@ -131,6 +140,9 @@ fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
     let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for result in results.as_array().unwrap() {
         assert_eq!(result["result"]["outcome"], "analysed", "{result}");
-        assert_eq!(result["result"]["image_size"], serde_json::json!([128, 128]));
+        assert_eq!(
+            result["result"]["image_size"],
+            serde_json::json!([128, 128])
+        );
     }
 }

@@ -73,6 +73,17 @@ impl Ellipse {
     }
 }
 
+/// A smooth outward bulge of the mediastinal edge on one side.
+#[derive(Debug, Clone, Copy)]
+pub struct Bulge {
+    /// 0: the patient's right (image left), 1: left.
+    pub side: usize,
+    pub y: f32,
+    pub half_height: f32,
+    /// How far the edge moves out, mm.
+    pub amplitude: f32,
+}
+
 /// The sampled shape of one patient's normal thorax (before findings).
 #[derive(Debug, Clone)]
 pub struct Anatomy {
@@ -96,8 +107,9 @@ pub struct Anatomy {
     /// (lower in emphysema: hyperlucency).
     pub lung_tissue_fraction: f32,
     pub heart: Ellipse,
-    /// Aortic knob, superior vena cava, pulmonary trunk.
-    pub mediastinal_contours: Vec<Ellipse>,
+    /// Aortic knob, pulmonary trunk, superior vena cava: bulges of the
+    /// mediastinal edge.
+    pub mediastinal_contours: Vec<Bulge>,
     /// Patient's right, left.
     pub hila: [Ellipse; 2],
     pub soft_tissue_extras: Vec<Ellipse>,
@@ -134,31 +146,25 @@ impl Anatomy {
         };
         let mediastinal_contours = vec![
             // Aortic knob.
-            Ellipse {
-                cx: medial + rng.around(10.0, 2.0),
-                cy: hilum_y - 0.19 * height,
-                ax: rng.around(15.0, 2.0),
-                ay: 13.0,
-                angle: 0.0,
-                depth: 45.0,
-            },
-            // Superior vena cava / right paratracheal stripe.
-            Ellipse {
-                cx: -medial - 2.0,
-                cy: hilum_y - 0.18 * height,
-                ax: 9.0,
-                ay: 0.16 * height,
-                angle: 0.0,
-                depth: 30.0,
+            Bulge {
+                side: 1,
+                y: hilum_y - 0.19 * height,
+                half_height: rng.around(26.0, 3.0),
+                amplitude: rng.around(10.0, 2.5),
             },
             // Pulmonary trunk.
-            Ellipse {
-                cx: medial + 8.0,
-                cy: hilum_y - 0.04 * height,
-                ax: 13.0,
-                ay: 14.0,
-                angle: 0.0,
-                depth: 40.0,
+            Bulge {
+                side: 1,
+                y: hilum_y - 0.03 * height,
+                half_height: 22.0,
+                amplitude: rng.around(4.0, 1.5),
+            },
+            // Superior vena cava.
+            Bulge {
+                side: 0,
+                y: hilum_y - 0.2 * height,
+                half_height: 0.18 * height,
+                amplitude: rng.around(5.0, 1.5),
             },
         ];
         let hila = [
@@ -251,11 +257,25 @@ impl Anatomy {
         self.dome_peak[0] - self.apex_y
     }
 
-    /// |x| of the mediastinal edge of the lungs at height `y`.
-    pub fn medial_x(&self, y: f32) -> f32 {
+    /// |x| of the mediastinal edge of the lungs at height `y` on the side of `x`.
+    pub fn medial_x(&self, x: f32, y: f32) -> f32 {
+        let side = usize::from(x > 0.0);
         let upper = 1.0 - smoothstep(self.hilum_y - 30.0, self.hilum_y + 10.0, y);
         let narrow_top = 1.0 - 0.3 * (1.0 - smoothstep(self.apex_y, self.hilum_y, y));
-        self.medial * narrow_top + self.upper_mediastinal_widening * upper
+        let bulges: f32 = self
+            .mediastinal_contours
+            .iter()
+            .filter(|b| b.side == side)
+            .map(|b| {
+                let t = (y - b.y) / b.half_height;
+                if t.abs() < 1.0 {
+                    b.amplitude * (1.0 - t * t).powi(2)
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        self.medial * narrow_top + bulges + self.upper_mediastinal_widening * upper
     }
 
     /// |x| of the lateral (costal) edge of the lungs at height `y`; 0 above the apex.
@@ -284,18 +304,14 @@ impl Anatomy {
     /// AP thickness of lung at a point, before the heart and mediastinum
     /// displace it, mm.
     pub fn lung_thickness(&self, x: f32, y: f32) -> f32 {
-        let (ax, medial, lateral) = (x.abs(), self.medial_x(y), self.lateral_x(y));
+        let (ax, medial, lateral) = (x.abs(), self.medial_x(x, y), self.lateral_x(y));
         let dome = self.dome_y(x);
         if ax <= medial || ax >= lateral || y <= self.apex_y || y >= dome {
             return 0.0;
         }
         let edge = |t: f32, w: f32| (t / w).clamp(0.0, 1.0).sqrt();
         let inward = (ax - medial).min(lateral - ax);
-        let apical = smoothstep(
-            self.apex_y,
-            self.apex_y + 0.45 * self.lung_height(),
-            y,
-        );
+        let apical = smoothstep(self.apex_y, self.apex_y + 0.45 * self.lung_height(), y);
         self.lung_depth * (0.5 + 0.5 * apical) * edge(inward, 22.0) * edge(dome - y, 10.0)
     }
 
@@ -303,11 +319,10 @@ impl Anatomy {
     fn displacing_thickness(&self, x: f32, y: f32) -> f32 {
         self.heart.thickness(x, y)
             + self
-                .mediastinal_contours
+                .hila
                 .iter()
                 .map(|e| e.soft_thickness(x, y))
                 .sum::<f32>()
-            + self.hila.iter().map(|e| e.soft_thickness(x, y)).sum::<f32>()
     }
 
     /// Thickness of the trunk's soft tissue, mm.
@@ -381,15 +396,15 @@ impl Anatomy {
             maps.lung_thickness[i] = lung;
             maps.lung_presence[i] = (air / (0.5 * self.lung_depth)).clamp(0.0, 1.0);
             let dome = self.dome_y(x);
-            let inside_fields = x.abs() > self.medial_x(y) && x.abs() < self.lateral_x(y);
+            let medial = self.medial_x(x, y);
+            let inside_fields = x.abs() > medial && x.abs() < self.lateral_x(y);
             maps.lung.bits[i] = lung > 0.0;
             maps.heart.bits[i] = self.heart.radius2(x, y) < 1.0 && y < dome;
             maps.diaphragm.bits[i] =
                 y >= dome && y < dome + 60.0 && x.abs() < self.half_width + 10.0;
             maps.hilum.bits[i] = self.hila.iter().any(|h| h.radius2(x, y) < 1.4);
-            maps.mediastinum.bits[i] = (y < dome && y > self.apex_y - 40.0 && !inside_fields
-                && x.abs() <= self.medial_x(y))
-                || self.mediastinal_contours.iter().any(|e| e.radius2(x, y) < 1.0);
+            maps.mediastinum.bits[i] =
+                y < dome && y > self.apex_y - 40.0 && !inside_fields && x.abs() <= medial;
         });
         self.draw_airways(grid, &mut maps.attenuation);
         maps

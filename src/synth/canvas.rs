@@ -65,7 +65,10 @@ impl Grid {
         let p = self.pose;
         let (x, y) = (dx - p.shift_x, dy - p.shift_y);
         let (sin, cos) = p.rotation.sin_cos();
-        ((cos * x + sin * y) / p.scale, (-sin * x + cos * y) / p.scale)
+        (
+            (cos * x + sin * y) / p.scale,
+            (-sin * x + cos * y) / p.scale,
+        )
     }
 
     /// Pixel position (fractional column, row) of an anatomy point.
@@ -76,7 +79,10 @@ impl Grid {
         let dx = cos * sx - sin * sy + p.shift_x;
         let dy = sin * sx + cos * sy + p.shift_y;
         let half = self.size as f32 * self.spacing / 2.0;
-        ((dx + half) / self.spacing - 0.5, (dy + half) / self.spacing - 0.5)
+        (
+            (dx + half) / self.spacing - 0.5,
+            (dy + half) / self.spacing - 0.5,
+        )
     }
 
     /// Millimetres of anatomy per pixel.
@@ -185,7 +191,11 @@ impl Mask {
 /// Length of a chord through a disc of radius `r` at distance `d` from its
 /// centre: the projected thickness of a cylinder or sphere.
 pub fn chord(d: f32, r: f32) -> f32 {
-    if d >= r { 0.0 } else { 2.0 * (r * r - d * d).sqrt() }
+    if d >= r {
+        0.0
+    } else {
+        2.0 * (r * r - d * d).sqrt()
+    }
 }
 
 /// 0 below `edge0`, 1 above `edge1`, smooth in between.
@@ -218,10 +228,12 @@ impl Tube<'_> {
             return;
         }
         let max_r = self.points.iter().map(|p| p.2).fold(0.0, f32::max);
-        let bbox = self.points.iter().fold(
-            [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
-            |b, &(x, y, _)| [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)],
-        );
+        let bbox = self
+            .points
+            .iter()
+            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, &(x, y, _)| {
+                [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)]
+            });
         let bbox = [
             bbox[0] - max_r,
             bbox[1] - max_r,
@@ -307,6 +319,9 @@ mod tests {
         };
         let (x, y) = grid.anatomy_mm(10, 50);
         let (c, r) = grid.pixel_of(x, y);
-        assert!((c - 10.0).abs() < 1e-3 && (r - 50.0).abs() < 1e-3, "{c} {r}");
+        assert!(
+            (c - 10.0).abs() < 1e-3 && (r - 50.0).abs() < 1e-3,
+            "{c} {r}"
+        );
     }
 }

@@ -93,36 +93,86 @@ impl DxImage<'_> {
         let s = |o: &mut InMemDicomObject, tag, vr, v: &str| put_str(o, tag, vr, v);
         s(&mut o, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100");
         s(&mut o, tags::IMAGE_TYPE, VR::CS, "DERIVED\\PRIMARY");
-        s(&mut o, tags::SOP_CLASS_UID, VR::UI, uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION);
+        s(
+            &mut o,
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+        );
         s(&mut o, tags::SOP_INSTANCE_UID, VR::UI, &instance);
-        for tag in [tags::STUDY_DATE, tags::SERIES_DATE, tags::CONTENT_DATE, tags::ACQUISITION_DATE] {
+        for tag in [
+            tags::STUDY_DATE,
+            tags::SERIES_DATE,
+            tags::CONTENT_DATE,
+            tags::ACQUISITION_DATE,
+        ] {
             s(&mut o, tag, VR::DA, "20240101");
         }
-        for tag in [tags::STUDY_TIME, tags::SERIES_TIME, tags::CONTENT_TIME, tags::ACQUISITION_TIME] {
+        for tag in [
+            tags::STUDY_TIME,
+            tags::SERIES_TIME,
+            tags::CONTENT_TIME,
+            tags::ACQUISITION_TIME,
+        ] {
             s(&mut o, tag, VR::TM, "120000");
         }
         s(&mut o, tags::ACCESSION_NUMBER, VR::SH, "");
         s(&mut o, tags::MODALITY, VR::CS, "DX");
         s(&mut o, tags::MANUFACTURER, VR::LO, "chestnode synth");
         s(&mut o, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "");
-        s(&mut o, tags::STUDY_DESCRIPTION, VR::LO, "SYNTHETIC CHEST RADIOGRAPH");
+        s(
+            &mut o,
+            tags::STUDY_DESCRIPTION,
+            VR::LO,
+            "SYNTHETIC CHEST RADIOGRAPH",
+        );
         s(&mut o, tags::SERIES_DESCRIPTION, VR::LO, self.description);
-        s(&mut o, tags::MANUFACTURER_MODEL_NAME, VR::LO, "procedural thorax");
-        s(&mut o, tags::SOFTWARE_VERSIONS, VR::LO, env!("CARGO_PKG_VERSION"));
-        s(&mut o, tags::PATIENT_NAME, VR::PN, &format!("SYNTHETIC^CASE{index}"));
-        s(&mut o, tags::PATIENT_ID, VR::LO, &format!("SYN-{seed}-{index}"));
+        s(
+            &mut o,
+            tags::MANUFACTURER_MODEL_NAME,
+            VR::LO,
+            "procedural thorax",
+        );
+        s(
+            &mut o,
+            tags::SOFTWARE_VERSIONS,
+            VR::LO,
+            env!("CARGO_PKG_VERSION"),
+        );
+        s(
+            &mut o,
+            tags::PATIENT_NAME,
+            VR::PN,
+            &format!("SYNTHETIC^CASE{index}"),
+        );
+        s(
+            &mut o,
+            tags::PATIENT_ID,
+            VR::LO,
+            &format!("SYN-{seed}-{index}"),
+        );
         s(&mut o, tags::PATIENT_BIRTH_DATE, VR::DA, "");
         s(&mut o, tags::PATIENT_SEX, VR::CS, "O");
         s(&mut o, tags::BODY_PART_EXAMINED, VR::CS, "CHEST");
         s(&mut o, tags::VIEW_POSITION, VR::CS, "PA");
         s(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, &study);
         s(&mut o, tags::SERIES_INSTANCE_UID, VR::UI, &series);
-        s(&mut o, tags::STUDY_ID, VR::SH, &format!("SYN{}", self.index % 1_000_000));
+        s(
+            &mut o,
+            tags::STUDY_ID,
+            VR::SH,
+            &format!("SYN{}", self.index % 1_000_000),
+        );
         s(&mut o, tags::SERIES_NUMBER, VR::IS, "1");
         s(&mut o, tags::INSTANCE_NUMBER, VR::IS, "1");
         s(&mut o, tags::PATIENT_ORIENTATION, VR::CS, "L\\F");
         s(&mut o, tags::IMAGE_LATERALITY, VR::CS, "U");
-        s(&mut o, tags::PRESENTATION_INTENT_TYPE, VR::CS, "FOR PRESENTATION");
+        s(
+            &mut o,
+            tags::PRESENTATION_INTENT_TYPE,
+            VR::CS,
+            "FOR PRESENTATION",
+        );
         s(&mut o, tags::BURNED_IN_ANNOTATION, VR::CS, "NO");
         s(&mut o, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
         s(&mut o, tags::DETECTOR_TYPE, VR::CS, "SCINTILLATOR");
@@ -132,7 +182,12 @@ impl DxImage<'_> {
             Photometric::Monochrome2 => (-1i16, "IDENTITY"),
             Photometric::Monochrome1 => (1, "INVERSE"),
         };
-        put(&mut o, tags::PIXEL_INTENSITY_RELATIONSHIP_SIGN, VR::SS, PrimitiveValue::from(sign));
+        put(
+            &mut o,
+            tags::PIXEL_INTENSITY_RELATIONSHIP_SIGN,
+            VR::SS,
+            PrimitiveValue::from(sign),
+        );
         s(&mut o, tags::PRESENTATION_LUT_SHAPE, VR::CS, shape);
         s(&mut o, tags::RESCALE_INTERCEPT, VR::DS, "0");
         s(&mut o, tags::RESCALE_SLOPE, VR::DS, "1");
@@ -177,12 +232,22 @@ impl DxImage<'_> {
         ] {
             put(&mut o, tag, VR::US, PrimitiveValue::from(value));
         }
-        s(&mut o, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, self.photometric.as_str());
+        s(
+            &mut o,
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            self.photometric.as_str(),
+        );
         let stored: Vec<u16> = match self.photometric {
             Photometric::Monochrome2 => self.pixels.to_vec(),
             Photometric::Monochrome1 => self.pixels.iter().map(|v| 4095 - v.min(&4095)).collect(),
         };
-        put(&mut o, tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(stored.into()));
+        put(
+            &mut o,
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(stored.into()),
+        );
         (o, instance)
     }
 

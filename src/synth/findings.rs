@@ -106,7 +106,10 @@ impl FindingMix {
             (Some(FindingKind::Consolidation), self.consolidation),
             (Some(FindingKind::GroundGlass), self.ground_glass),
             (Some(FindingKind::Tuberculosis), self.tuberculosis),
-            (Some(FindingKind::MediastinalWidening), self.mediastinal / 2.0),
+            (
+                Some(FindingKind::MediastinalWidening),
+                self.mediastinal / 2.0,
+            ),
             (Some(FindingKind::MediastinalMass), self.mediastinal / 2.0),
             (Some(FindingKind::Emphysema), self.emphysema),
             (Some(FindingKind::PleuralEffusion), self.pleural_effusion),
@@ -271,7 +274,7 @@ pub fn draw(
             host.lung.clone()
         }
         FindingKind::PleuralEffusion => {
-            let height = rng.range(15.0, 0.35 * anatomy.lung_height());
+            let height = rng.range(25.0, 0.4 * anatomy.lung_height());
             opacities::pleural_effusion(anatomy, rng.below(2), height, host, attenuation)
         }
     };
@@ -331,20 +334,28 @@ pub fn draw_round(
 /// The widened part of the upper mediastinum (drawn by the anatomy).
 fn widening_mask(anatomy: &Anatomy, host: &Host) -> Mask {
     let mut mask = Mask::new(host.grid.size);
-    let normal = anatomy.medial;
+    let normal = Anatomy {
+        upper_mediastinal_widening: 0.0,
+        ..anatomy.clone()
+    };
     host.grid.each(|i, x, y| {
-        let widened = anatomy.medial_x(y);
+        let (before, after) = (normal.medial_x(x, y), anatomy.medial_x(x, y));
         mask.bits[i] = y > anatomy.apex_y - 20.0
             && y < anatomy.hilum_y + 10.0
-            && widened > normal + 3.0
-            && x.abs() < widened
-            && x.abs() > normal * 0.5;
+            && after > before + 3.0
+            && x.abs() < after
+            && x.abs() > before * 0.5;
     });
     mask
 }
 
 /// A lobulated soft-tissue mass bulging from one side of the mediastinum.
-fn mediastinal_mass(anatomy: &Anatomy, host: &Host, attenuation: &mut [f32], rng: &mut Rng) -> Mask {
+fn mediastinal_mass(
+    anatomy: &Anatomy,
+    host: &Host,
+    attenuation: &mut [f32],
+    rng: &mut Rng,
+) -> Mask {
     let s = side_sign(rng.below(2));
     let r = rng.range(22.0, 42.0);
     let mass = Ellipse {
@@ -377,12 +388,13 @@ fn add_bullae(anatomy: &Anatomy, host: &Host, attenuation: &mut [f32], rng: &mut
         );
         let r = rng.range(10.0, 28.0);
         let tissue = 1.0 - host.air_fraction;
-        host.grid.each_in([cx - r, cy - r, cx + r, cy + r], |i, x, y| {
-            let rho = (x - cx).hypot(y - cy);
-            if rho < r && host.lung.bits[i] {
-                let wall = chord(rho, r) - chord(rho, r - 1.0);
-                attenuation[i] += MU_WATER * (0.5 * wall - tissue * chord(rho, r - 1.0));
-            }
-        });
+        host.grid
+            .each_in([cx - r, cy - r, cx + r, cy + r], |i, x, y| {
+                let rho = (x - cx).hypot(y - cy);
+                if rho < r && host.lung.bits[i] {
+                    let wall = chord(rho, r) - chord(rho, r - 1.0);
+                    attenuation[i] += MU_WATER * (0.5 * wall - tissue * chord(rho, r - 1.0));
+                }
+            });
     }
 }

@@ -96,7 +96,11 @@ impl<'a> Host<'a> {
         let (c, r) = self.grid.pixel_of(x, y);
         let (c, r) = (c.round(), r.round());
         let n = self.grid.size as f32;
-        c >= 0.0 && r >= 0.0 && c < n && r < n && mask.bits[r as usize * self.grid.size + c as usize]
+        c >= 0.0
+            && r >= 0.0
+            && c < n
+            && r < n
+            && mask.bits[r as usize * self.grid.size + c as usize]
     }
 
     /// Subgroup tags: one per structure that holds at least `min_fraction`

@@ -177,8 +177,8 @@ pub fn insert_case(
                     rng.range(0.15, 0.3)
                 };
                 let extent = rng.range(30.0, 80.0);
-                opacities::patchy(fill, extent, &host, &mut attenuation, &mut rng.fork(), None)
-                    .map(|mask| DrawnFinding {
+                opacities::patchy(fill, extent, &host, &mut attenuation, &mut rng.fork(), None).map(
+                    |mask| DrawnFinding {
                         kind: p.kind,
                         mask,
                         details: FindingDetails {
@@ -186,9 +186,12 @@ pub fn insert_case(
                             ..FindingDetails::default()
                         },
                         tags: Vec::new(),
-                    })
+                    },
+                )
             }
-            FindingKind::Tuberculosis => upper_zone_tuberculosis(&host, &lung, &mut attenuation, &mut rng),
+            FindingKind::Tuberculosis => {
+                upper_zone_tuberculosis(&host, &lung, &mut attenuation, &mut rng)
+            }
             // Needs anatomy a PNG does not give.
             _ => None,
         };

@@ -69,7 +69,7 @@ impl RoundLesion {
             solidity,
             core_fraction: rng.range(0.35, 0.6),
             lobes,
-            density: rng.range(0.85, 1.0),
+            density: rng.range(0.95, 1.1),
         }
     }
 

@@ -54,7 +54,8 @@ use rng::Rng;
 pub struct SynthConfig {
     /// Rows = columns of every image.
     pub size: usize,
-    /// Detector width and height, mm (pixel spacing = this / size).
+    /// Detector width and height, mm (pixel spacing = this / size). The
+    /// patient keeps their physical size: a smaller field crops the chest.
     pub field_of_view_mm: f32,
     /// Fraction of images stored as MONOCHROME1.
     pub monochrome1_fraction: f32,
@@ -145,7 +146,7 @@ fn generate_planned(
         spacing: config.spacing_mm(),
         pose: Pose {
             rotation: pose_rng.around(0.0, 0.03),
-            scale: pose_rng.around(1.0, 0.03) * config.field_of_view_mm / 360.0,
+            scale: pose_rng.around(1.0, 0.03),
             shift_x: pose_rng.around(0.0, 6.0),
             shift_y: pose_rng.around(6.0, 6.0),
         },
@@ -173,7 +174,13 @@ fn generate_planned(
         planned
             .iter()
             .filter_map(|p| {
-                findings::draw(*p, &anatomy, &host, &mut attenuation, &mut findings_rng.fork())
+                findings::draw(
+                    *p,
+                    &anatomy,
+                    &host,
+                    &mut attenuation,
+                    &mut findings_rng.fork(),
+                )
             })
             .collect()
     };

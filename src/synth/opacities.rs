@@ -237,15 +237,17 @@ pub fn tuberculosis(
     });
     for &(kx, ky, outer, inner) in &cavities {
         let air = host.air_fraction;
-        host.grid
-            .each_in([kx - outer, ky - outer, kx + outer, ky + outer], |i, x, y| {
+        host.grid.each_in(
+            [kx - outer, ky - outer, kx + outer, ky + outer],
+            |i, x, y| {
                 let rho = (x - kx).hypot(y - ky);
                 if rho < outer {
                     let wall = chord(rho, outer) - chord(rho, inner);
                     attenuation[i] += MU_WATER * (air * 0.9 * wall - 0.3 * chord(rho, inner));
                     mask.bits[i] = true;
                 }
-            });
+            },
+        );
     }
     let streaks = 2 + rng.below(4) as u32;
     for _ in 0..streaks {
@@ -269,13 +271,9 @@ pub fn tuberculosis(
             .collect();
         let air = host.air_fraction;
         let lung = host.lung;
-        Tube { points: &points }.draw(
-            &host.grid,
-            attenuation,
-            None,
-            Some(&mut mask),
-            |d, r, _| MU_WATER * air * 3.0 * chord(d, r),
-        );
+        Tube { points: &points }.draw(&host.grid, attenuation, None, Some(&mut mask), |d, r, _| {
+            MU_WATER * air * 3.0 * chord(d, r)
+        });
         // Streaks outside the lung are hidden by the mediastinum anyway;
         // keep the mask to the lung.
         for (bit, inside) in mask.bits.iter_mut().zip(&lung.bits) {
@@ -311,7 +309,8 @@ pub fn pleural_effusion(
         if x * s <= 0.0 {
             return 0.0;
         }
-        let u = ((x.abs() - anatomy.medial) / (anatomy.half_width - anatomy.medial)).clamp(0.0, 1.0);
+        let u =
+            ((x.abs() - anatomy.medial) / (anatomy.half_width - anatomy.medial)).clamp(0.0, 1.0);
         let top = base - height * (0.55 + 0.45 * u.powf(1.5));
         smoothstep(top - 4.0, top + 22.0, y)
     })

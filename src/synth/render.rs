@@ -35,12 +35,12 @@ pub struct Exposure {
 impl Exposure {
     pub fn sample(rng: &mut Rng) -> Exposure {
         Exposure {
-            photons_per_mm2: 2.0e5 * rng.range(0.4, 2.5),
+            photons_per_mm2: 2.0e5 * rng.range(0.7, 2.5),
             scatter: rng.range(0.05, 0.25),
             blur_mm: rng.range(0.12, 0.45),
             unsharp: rng.range(0.2, 0.9),
             equalisation: rng.range(0.35, 0.6),
-            gamma: rng.range(0.8, 1.25),
+            gamma: rng.range(0.75, 1.05),
             black: rng.range(40.0, 400.0),
             white: rng.range(3500.0, 4095.0),
         }
@@ -70,7 +70,8 @@ fn box_blur(field: &mut [f32], size: usize, radius: usize) {
             let mut sum: f32 = (-(radius as isize)..=radius as isize).map(at).sum();
             for inner in 0..size {
                 field[index(inner)] = sum * norm;
-                sum += at(inner as isize + radius as isize + 1) - at(inner as isize - radius as isize);
+                sum +=
+                    at(inner as isize + radius as isize + 1) - at(inner as isize - radius as isize);
             }
         }
     }
@@ -107,9 +108,15 @@ fn fine_blur(field: &mut [f32], size: usize, sigma: f32) {
                 for (j, w) in kernel.iter().enumerate() {
                     let k = j as isize - reach;
                     let (c, r) = if pass == 0 {
-                        ((column as isize + k).clamp(0, size as isize - 1) as usize, row)
+                        (
+                            (column as isize + k).clamp(0, size as isize - 1) as usize,
+                            row,
+                        )
                     } else {
-                        (column, (row as isize + k).clamp(0, size as isize - 1) as usize)
+                        (
+                            column,
+                            (row as isize + k).clamp(0, size as isize - 1) as usize,
+                        )
                     };
                     acc += w * field[r * size + c];
                 }

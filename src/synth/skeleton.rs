@@ -153,7 +153,10 @@ fn draw_spine(anatomy: &Anatomy, grid: &Grid, attenuation: &mut [f32]) {
                 attenuation[i] += 12.0 * MARROW * core + 0.035 * rim * smoothstep(0.0, 1.0, dx);
             }
             for s in [-1.0, 1.0] {
-                let (ex, ey) = ((px - s * (half_width - 4.0)) / 4.5, (py - centre + 2.0) / 6.0);
+                let (ex, ey) = (
+                    (px - s * (half_width - 4.0)) / 4.5,
+                    (py - centre + 2.0) / 6.0,
+                );
                 let r2 = ex * ex + ey * ey;
                 if r2 < 1.0 {
                     attenuation[i] += 0.045 * (1.0 - r2).sqrt() * (0.4 + 0.6 * r2);

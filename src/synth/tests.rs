@@ -60,7 +60,10 @@ fn check_boxes(label: &ImageLabel) {
         assert!(!set.is_empty(), "{:?} has an empty mask", finding.kind);
         assert_eq!(set.len() as u32, finding.area_px);
         let [x0, y0, x1, y1] = finding.bbox;
-        assert!(set.iter().all(|&(x, y)| x >= x0 && x < x1 && y >= y0 && y < y1));
+        assert!(
+            set.iter()
+                .all(|&(x, y)| x >= x0 && x < x1 && y >= y0 && y < y1)
+        );
         // Tight: the mask touches every side of its box.
         assert!(set.iter().any(|p| p.0 == x0) && set.iter().any(|p| p.0 == x1 - 1));
         assert!(set.iter().any(|p| p.1 == y0) && set.iter().any(|p| p.1 == y1 - 1));
@@ -88,7 +91,10 @@ fn every_box_holds_its_mask_and_categories_follow_findings() {
             }
         }
     }
-    assert!(normals > 0 && abnormal > 0, "{normals} normals, {abnormal} abnormal");
+    assert!(
+        normals > 0 && abnormal > 0,
+        "{normals} normals, {abnormal} abnormal"
+    );
 }
 
 #[test]
@@ -120,7 +126,10 @@ fn every_kind_of_finding_is_drawn_with_a_mask() {
         // The finding brightens the image inside its mask (the same case
         // without it has the same anatomy, exposure and noise) more than
         // outside. Emphysema and widening change the anatomy instead.
-        if matches!(kind, FindingKind::Emphysema | FindingKind::MediastinalWidening) {
+        if matches!(
+            kind,
+            FindingKind::Emphysema | FindingKind::MediastinalWidening
+        ) {
             assert_ne!(case.pixels, normal.pixels);
             continue;
         }
@@ -136,7 +145,10 @@ fn every_kind_of_finding_is_drawn_with_a_mask() {
                 / pixels.len() as f32
         };
         let (inside, outside) = (mean_difference(true), mean_difference(false));
-        assert!(inside > outside + 10.0, "{kind:?}: {inside} inside, {outside} outside");
+        assert!(
+            inside > outside + 10.0,
+            "{kind:?}: {inside} inside, {outside} outside"
+        );
     }
 }
 
@@ -207,7 +219,10 @@ fn overlap_tags_agree_with_the_anatomy_masks() {
     let finding = &case.findings[0];
     assert!(finding.tags.iter().any(|t| t == "free_lung"));
     for (structure, mask) in &case.structures {
-        if matches!(structure, Structure::Heart | Structure::Diaphragm | Structure::Hilum) {
+        if matches!(
+            structure,
+            Structure::Heart | Structure::Diaphragm | Structure::Hilum
+        ) {
             assert!(finding.mask.overlap(mask) * 10 < finding.mask.area());
         }
     }
@@ -250,7 +265,15 @@ fn the_dx_header_is_a_12_bit_pa_chest() {
     let path = dir.path().join("x.dcm");
     case.dx().write(&path).unwrap();
     let object = dicom_object::open_file(&path).unwrap();
-    let text = |tag| object.element(tag).unwrap().to_str().unwrap().trim().to_string();
+    let text = |tag| {
+        object
+            .element(tag)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     assert_eq!(text(tags::MODALITY), "DX");
     assert_eq!(text(tags::VIEW_POSITION), "PA");
     assert_eq!(text(tags::BODY_PART_EXAMINED), "CHEST");
@@ -312,7 +335,10 @@ fn findings_are_inserted_into_a_real_radiograph_inside_its_lungs() {
             .filter(|&i| mask.bits[i])
             .map(|i| case.pixels[i] as f32)
             .sum();
-        assert!(after > before + 5.0 * mask.area() as f32, "{before} -> {after}");
+        assert!(
+            after > before + 5.0 * mask.area() as f32,
+            "{before} -> {after}"
+        );
     }
 }
 
@@ -359,5 +385,8 @@ fn a_5_mm_nodule_stands_out_from_the_noise_at_the_default_spacing() {
         contrasts.push(signal / noise.max(1.0) * (inside.len() as f32).sqrt());
     }
     assert!(contrasts.len() >= 3, "{contrasts:?}");
-    assert!(contrasts.iter().all(|&c| c > 5.0), "Rose contrast {contrasts:?}");
+    assert!(
+        contrasts.iter().all(|&c| c > 5.0),
+        "Rose contrast {contrasts:?}"
+    );
 }

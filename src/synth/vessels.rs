@@ -31,7 +31,13 @@ pub fn draw(anatomy: &Anatomy, grid: &Grid, rng: &mut Rng, maps: &mut AnatomyMap
         let s = side_sign(side);
         let hilum = anatomy.hila[side];
         // Upper, middle/lingula, lower lobe trunks.
-        let trunks = [(-1.35, 0.8), (-0.7, 0.85), (-0.1, 0.9), (0.5, 1.0), (1.0, 1.1)];
+        let trunks = [
+            (-1.35, 0.8),
+            (-0.7, 0.85),
+            (-0.1, 0.9),
+            (0.5, 1.0),
+            (1.0, 1.1),
+        ];
         for (angle, scale) in trunks {
             // Headings on the image (y down): the patient's left lung
             // branches to the right, the right lung mirrors it.
@@ -53,13 +59,9 @@ pub fn draw(anatomy: &Anatomy, grid: &Grid, rng: &mut Rng, maps: &mut AnatomyMap
                 let end_x = sprout.x + sprout.length * sprout.angle.cos();
                 let end_y = sprout.y + sprout.length * sprout.angle.sin();
                 let end_r = sprout.radius * 0.85;
-                let points = [
-                    (sprout.x, sprout.y, sprout.radius),
-                    (end_x, end_y, end_r),
-                ];
-                Tube { points: &points }.draw(grid, &mut markings, None, None, |d, r, _| {
-                    chord(d, r)
-                });
+                let points = [(sprout.x, sprout.y, sprout.radius), (end_x, end_y, end_r)];
+                Tube { points: &points }
+                    .draw(grid, &mut markings, None, None, |d, r, _| chord(d, r));
                 if sprout.generation >= max_generation || end_r < 0.5 {
                     continue;
                 }
