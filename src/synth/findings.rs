@@ -274,7 +274,7 @@ pub fn draw(
             host.lung.clone()
         }
         FindingKind::PleuralEffusion => {
-            let height = rng.range(25.0, 0.4 * anatomy.lung_height());
+            let height = rng.range(30.0, 0.45 * anatomy.lung_height());
             opacities::pleural_effusion(anatomy, rng.below(2), height, host, attenuation)
         }
     };
