@@ -28,4 +28,5 @@ pub mod report;
 pub mod scp;
 pub mod status;
 pub mod store;
+pub mod synth;
 pub mod worker;

@@ -42,6 +42,39 @@ enum Command {
     /// Runs the same gating, decoding, preprocessing, model and findings as
     /// the server's workers; nothing is stored or sent.
     Analyze(AnalyzeArgs),
+    /// Generate synthetic chest radiographs (DICOM DX) with JSON labels.
+    ///
+    /// Writes images/*.dcm, labels/*.json and dataset.json to --out (format:
+    /// docs/dataset-format.md). Deterministic for a given seed and settings.
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of images.
+    #[arg(long, value_name = "N")]
+    count: u64,
+    /// Dataset seed.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Rows = columns of each image [default: 1024]
+    #[arg(long, value_name = "PX")]
+    size: Option<usize>,
+    /// Fraction of images stored as MONOCHROME1.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    monochrome1_fraction: f32,
+    /// Also insert findings into the real radiographs (PNG) in this directory.
+    #[arg(long, value_name = "DIR")]
+    insert_into: Option<PathBuf>,
+    /// Fraction of images drawn on a real radiograph when --insert-into is given.
+    #[arg(long, value_name = "F", default_value_t = 0.3)]
+    insert_fraction: f32,
+    /// Also write 8-bit PNG previews to DIR/previews.
+    #[arg(long)]
+    previews: bool,
 }
 
 /// Where the configuration comes from; shared by every subcommand.
@@ -225,6 +258,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(chestnode::node::serve(config))
         }
         Command::Analyze(args) => analyze(args),
+        Command::Synth(args) => synth(args),
         Command::Retry(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::retry_dead_letters(
@@ -257,6 +291,46 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `chestnode synth`: a dataset directory, with a progress line on stderr.
+fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    use chestnode::synth::{SynthConfig, dataset};
+    let mut config = SynthConfig::default();
+    set(&mut config.size, args.size);
+    config.monochrome1_fraction = args.monochrome1_fraction;
+    anyhow::ensure!(
+        (16..=4096).contains(&config.size),
+        "--size must be 16..=4096"
+    );
+    let insertion = match &args.insert_into {
+        Some(dir) => Some(dataset::Insertion::from_dir(dir, args.insert_fraction)?),
+        None => None,
+    };
+    let total = args.count;
+    let interactive = std::io::stderr().is_terminal();
+    let progress = move |done: usize| {
+        if interactive || done as u64 == total {
+            eprint!("\rgenerated {done}/{total}");
+            if done as u64 == total {
+                eprintln!();
+            }
+        }
+    };
+    let options = dataset::Options {
+        previews: args.previews,
+    };
+    dataset::write_dataset(
+        &args.out,
+        &config,
+        args.seed,
+        args.count,
+        insertion.as_ref(),
+        &options,
+        &progress,
+    )?;
+    println!("wrote {} images to {}", args.count, args.out.display());
+    Ok(())
 }
 
 /// `chestnode analyze`: one result per file; exits non-zero if any file

@@ -1,0 +1,280 @@
+//! Inserting synthetic findings into real radiographs (8- or 16-bit
+//! greyscale PNG, e.g. the healthy images in `shared/data/cxr`), so models
+//! can also be trained and checked on real anatomy.
+//!
+//! A PNG carries no anatomy, so the lungs are estimated: after smoothing,
+//! the two largest dark regions that do not touch the border (the air
+//! around the patient does) are taken as lung fields. Findings are the
+//! same code as in synthetic images, drawn as attenuation and added in the
+//! image's own log-exposure scale, with a gain measured from the contrast
+//! between lung and mediastinum. Only findings that need no anatomy are
+//! inserted: nodules, masses, patchy consolidation and ground-glass, and
+//! upper-zone tuberculosis. Overlap tags cannot be computed (the label
+//! says `anatomy_known: false`); size and side tags are.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::canvas::{Grid, Mask, Pose};
+use super::dicom::Photometric;
+use super::findings::{self, DrawnFinding, FindingDetails, FindingKind, PlannedFinding};
+use super::host::Host;
+use super::lesions::Site;
+use super::opacities;
+use super::render::{gaussian_blur, percentile};
+use super::rng::Rng;
+use super::{SynthConfig, SyntheticCase};
+
+/// Assumed detector width of a PNG radiograph, mm.
+const REAL_FIELD_OF_VIEW_MM: f32 = 400.0;
+/// Lung thickness assumed where the estimated lung mask is solid, mm.
+const REAL_LUNG_THICKNESS_MM: f32 = 140.0;
+
+/// Whether case `index` is drawn on a real radiograph.
+pub fn chooses_real(seed: u64, index: u64, fraction: f32) -> bool {
+    Rng::derive(seed, &[index, 0x1_45E7]).chance(fraction)
+}
+
+/// Greyscale values 0..1 of a PNG, resized to `size`².
+pub fn load_png(png: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
+    let image = image::open(png).with_context(|| format!("reading {}", png.display()))?;
+    let grey = image.to_luma16();
+    let resized = image::imageops::resize(
+        &grey,
+        size as u32,
+        size as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    Ok(resized.pixels().map(|p| p.0[0] as f32 / 65535.0).collect())
+}
+
+/// Connected components (4-neighbour) of `mask`, as lists of pixel indices.
+fn components(mask: &[bool], size: usize) -> Vec<Vec<usize>> {
+    let mut seen = vec![false; mask.len()];
+    let mut out = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        let mut stack = vec![start];
+        seen[start] = true;
+        let mut pixels = Vec::new();
+        while let Some(i) = stack.pop() {
+            pixels.push(i);
+            let (c, r) = (i % size, i / size);
+            let mut push = |j: usize| {
+                if mask[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if c > 0 {
+                push(i - 1);
+            }
+            if c + 1 < size {
+                push(i + 1);
+            }
+            if r > 0 {
+                push(i - size);
+            }
+            if r + 1 < size {
+                push(i + size);
+            }
+        }
+        out.push(pixels);
+    }
+    out
+}
+
+/// The estimated lung fields of a radiograph (values: bright = attenuating).
+pub fn estimate_lungs(values: &[f32], size: usize) -> Mask {
+    let mut smooth = values.to_vec();
+    gaussian_blur(&mut smooth, size, size as f32 / 128.0);
+    let central: Vec<f32> = (0..values.len())
+        .filter(|&i| {
+            let (c, r) = (i % size, i / size);
+            c > size / 8 && c < size * 7 / 8 && r > size / 8 && r < size * 7 / 8
+        })
+        .map(|i| smooth[i])
+        .collect();
+    let dark = percentile(&central, 0.3);
+    // Dark pixels inside a central box; the air around the patient is cut
+    // off by the box and by where its parts lie.
+    let inside = |i: usize| {
+        let (c, r) = (i % size, i / size);
+        c > size / 12 && c < size * 11 / 12 && r > size / 12 && r < size * 7 / 8
+    };
+    let candidates: Vec<bool> = (0..smooth.len())
+        .map(|i| inside(i) && smooth[i] < dark)
+        .collect();
+    let mut mask = Mask::new(size);
+    let parts = components(&candidates, size);
+    for left_half in [true, false] {
+        let best = parts
+            .iter()
+            .filter(|part| part.len() > size * size / 100)
+            .filter(|part| {
+                let n = part.len() as f32;
+                let column = part.iter().map(|&i| (i % size) as f32).sum::<f32>() / n;
+                let row = part.iter().map(|&i| (i / size) as f32).sum::<f32>() / n;
+                let s = size as f32;
+                (column < s / 2.0) == left_half && row > 0.2 * s && row < 0.7 * s
+            })
+            .max_by_key(|part| part.len());
+        for &i in best.into_iter().flatten() {
+            mask.bits[i] = true;
+        }
+    }
+    mask
+}
+
+/// Draws a case's findings into the real radiograph `png`.
+pub fn insert_case(
+    config: &SynthConfig,
+    seed: u64,
+    index: u64,
+    png: &Path,
+) -> anyhow::Result<SyntheticCase> {
+    let size = config.size;
+    let values = load_png(png, size)?;
+    let lung = estimate_lungs(&values, size);
+    anyhow::ensure!(lung.area() > 0, "no lung fields found in {}", png.display());
+    let mut thickness: Vec<f32> = lung
+        .bits
+        .iter()
+        .map(|&b| if b { REAL_LUNG_THICKNESS_MM } else { 0.0 })
+        .collect();
+    let spacing = REAL_FIELD_OF_VIEW_MM / size as f32;
+    gaussian_blur(&mut thickness, size, 8.0 / spacing);
+    let grid = Grid {
+        size,
+        spacing,
+        pose: Pose::NEUTRAL,
+    };
+    let air_fraction = 0.75;
+    let host = Host::new(grid, &lung, &thickness, air_fraction, Vec::new());
+    let mut rng = Rng::derive(seed, &[index, 0x1_45E7, 1]);
+    let mut attenuation = vec![0.0f32; size * size];
+    let mut drawn = Vec::new();
+    let planned = config.mix.plan(&mut rng.fork());
+    for p in planned {
+        let finding = match p.kind {
+            FindingKind::Nodule | FindingKind::Mass => findings::draw_round(
+                PlannedFinding {
+                    kind: p.kind,
+                    site: Site::AnyLung,
+                    diameter_mm: None,
+                },
+                &host,
+                &mut attenuation,
+                &mut rng.fork(),
+            ),
+            FindingKind::Consolidation | FindingKind::GroundGlass => {
+                let fill = if p.kind == FindingKind::Consolidation {
+                    rng.range(0.55, 0.9)
+                } else {
+                    rng.range(0.15, 0.3)
+                };
+                let extent = rng.range(30.0, 80.0);
+                opacities::patchy(fill, extent, &host, &mut attenuation, &mut rng.fork(), None).map(
+                    |mask| DrawnFinding {
+                        kind: p.kind,
+                        mask,
+                        details: FindingDetails {
+                            pattern: Some("patchy".into()),
+                            ..FindingDetails::default()
+                        },
+                        tags: Vec::new(),
+                    },
+                )
+            }
+            FindingKind::Tuberculosis => {
+                upper_zone_tuberculosis(&host, &lung, &mut attenuation, &mut rng)
+            }
+            // Needs anatomy a PNG does not give.
+            _ => None,
+        };
+        drawn.extend(finding);
+    }
+    // Match the image's sharpness and scale.
+    gaussian_blur(&mut attenuation, size, 0.6);
+    let gain = contrast_gain(&values, &lung, size);
+    let pixels: Vec<u16> = values
+        .iter()
+        .zip(&attenuation)
+        .map(|(v, a)| ((v + gain * a).clamp(0.0, 1.0) * 4095.0).round() as u16)
+        .collect();
+    let photometric = if rng.chance(config.monochrome1_fraction) {
+        Photometric::Monochrome1
+    } else {
+        Photometric::Monochrome2
+    };
+    let name = png
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(SyntheticCase {
+        seed,
+        index,
+        size,
+        spacing_mm: spacing,
+        pixels,
+        photometric,
+        window: (2048.0, 4096.0),
+        findings: drawn,
+        lung,
+        structures: Vec::new(),
+        background: Some(name),
+    })
+}
+
+/// Grey levels (0..1) per unit of attenuation: lung-to-mediastinum
+/// contrast of this image over that of our model thorax (about 2).
+fn contrast_gain(values: &[f32], lung: &Mask, size: usize) -> f32 {
+    let lung_values: Vec<f32> = (0..values.len())
+        .filter(|&i| lung.bits[i])
+        .map(|i| values[i])
+        .collect();
+    let middle: Vec<f32> = (0..values.len())
+        .filter(|&i| {
+            let (c, r) = (i % size, i / size);
+            c.abs_diff(size / 2) < size / 20 && r > size * 3 / 10 && r < size * 6 / 10
+        })
+        .map(|i| values[i])
+        .collect();
+    let difference = percentile(&middle, 0.5) - percentile(&lung_values, 0.5);
+    (difference / 2.0).clamp(0.05, 0.5)
+}
+
+/// Tuberculosis in the upper third of an estimated lung field, streaks
+/// pulling towards that lung's medial side.
+fn upper_zone_tuberculosis(
+    host: &Host,
+    lung: &Mask,
+    attenuation: &mut [f32],
+    rng: &mut Rng,
+) -> Option<DrawnFinding> {
+    let [_, y0, _, y1] = lung.bbox()?;
+    let limit = y0 as f32 + (y1 - y0) as f32 * 0.35;
+    for _ in 0..100 {
+        let (x, y) = host.random_lung_point(rng)?;
+        let (_, row) = host.grid.pixel_of(x, y);
+        if row > limit {
+            continue;
+        }
+        let hilum = (x * 0.35, y + 60.0);
+        let drawn = opacities::tuberculosis((x, y), hilum, host, attenuation, rng)?;
+        return Some(DrawnFinding {
+            kind: FindingKind::Tuberculosis,
+            mask: drawn.mask,
+            details: FindingDetails {
+                cavities: Some(drawn.cavities),
+                fibrotic_streaks: Some(drawn.streaks),
+                ..FindingDetails::default()
+            },
+            tags: Vec::new(),
+        });
+    }
+    None
+}

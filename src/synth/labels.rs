@@ -1,0 +1,150 @@
+//! The JSON label file written beside every image, and its run-length
+//! mask encoding. The format is documented in `docs/dataset-format.md`,
+//! so that real annotated images can be used the same way.
+
+use serde::{Deserialize, Serialize};
+
+use super::canvas::Mask;
+use super::findings::{DrawnFinding, FindingDetails, FindingKind, PLEURAL_EFFUSION_KEY};
+use crate::findings::Category;
+
+pub const LABEL_SCHEMA: &str = "chestnode-labels/1";
+
+/// A binary mask as runs in row-major order: `counts` alternate between
+/// unset and set pixels, starting with unset (possibly 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLengthMask {
+    /// [rows, columns]
+    pub size: [u32; 2],
+    pub counts: Vec<u32>,
+}
+
+impl RunLengthMask {
+    pub fn encode(mask: &Mask) -> RunLengthMask {
+        let mut counts = Vec::new();
+        let mut current = false;
+        let mut run = 0u32;
+        for &bit in &mask.bits {
+            if bit != current {
+                counts.push(run);
+                run = 0;
+                current = bit;
+            }
+            run += 1;
+        }
+        counts.push(run);
+        RunLengthMask {
+            size: [mask.size as u32, mask.size as u32],
+            counts,
+        }
+    }
+
+    /// The pixels, row-major (rows × columns).
+    pub fn decode(&self) -> Vec<bool> {
+        let mut bits = Vec::with_capacity((self.size[0] * self.size[1]) as usize);
+        for (k, &count) in self.counts.iter().enumerate() {
+            bits.extend(std::iter::repeat_n(k % 2 == 1, count as usize));
+        }
+        bits
+    }
+}
+
+/// One finding in a label file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingLabel {
+    #[serde(rename = "type")]
+    pub kind: FindingKind,
+    /// chestnode category key (`nodule-mass`, …) or `pleural-effusion`.
+    pub category: String,
+    /// `[x0, y0, x1, y1]` in pixels of the image: first column and row,
+    /// one past the last.
+    #[serde(rename = "box")]
+    pub bbox: [u32; 4],
+    pub area_px: u32,
+    pub mask: RunLengthMask,
+    #[serde(flatten)]
+    pub details: FindingDetails,
+    /// Subgroup tags: `overlaps_heart`, `overlaps_diaphragm`,
+    /// `overlaps_hilum`, `overlaps_rib`, `overlaps_clavicle`,
+    /// `overlaps_mediastinum`, `free_lung`, `size_…`, `side_…`.
+    pub tags: Vec<String>,
+}
+
+/// The label file of one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageLabel {
+    pub schema: String,
+    /// The DICOM file, relative to the dataset directory.
+    pub image: String,
+    /// `synthetic`, or `inserted` (findings drawn into a real radiograph).
+    pub source: String,
+    /// The real radiograph's file name, for `inserted` images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
+    pub seed: u64,
+    pub index: u64,
+    pub rows: u32,
+    pub columns: u32,
+    /// Imager Pixel Spacing, mm: [row, column].
+    pub pixel_spacing_mm: [f32; 2],
+    pub photometric_interpretation: String,
+    /// Whether overlap tags were computed from known anatomy masks (false
+    /// for inserted images, whose anatomy is only estimated).
+    pub anatomy_known: bool,
+    /// Every category key, true when the image has such a finding;
+    /// `any-abnormality` and `normal` are derived.
+    pub categories: std::collections::BTreeMap<String, bool>,
+    pub findings: Vec<FindingLabel>,
+}
+
+/// All category keys a label lists.
+pub fn category_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Category::ALL.iter().map(|c| c.key()).collect();
+    keys.push(PLEURAL_EFFUSION_KEY);
+    keys
+}
+
+impl FindingLabel {
+    pub fn from_drawn(finding: &DrawnFinding) -> Option<FindingLabel> {
+        Some(FindingLabel {
+            kind: finding.kind,
+            category: finding.kind.category_key().to_string(),
+            bbox: finding.mask.bbox()?,
+            area_px: finding.mask.area() as u32,
+            mask: RunLengthMask::encode(&finding.mask),
+            details: finding.details.clone(),
+            tags: finding.tags.clone(),
+        })
+    }
+}
+
+/// The image-level categories of a set of findings.
+pub fn categories(findings: &[FindingLabel]) -> std::collections::BTreeMap<String, bool> {
+    let mut map: std::collections::BTreeMap<String, bool> = category_keys()
+        .into_iter()
+        .map(|k| (k.to_string(), false))
+        .collect();
+    for finding in findings {
+        map.insert(finding.category.clone(), true);
+    }
+    let abnormal = !findings.is_empty();
+    map.insert(Category::AnyAbnormality.key().into(), abnormal);
+    map.insert(Category::Normal.key().into(), !abnormal);
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_length_round_trips() {
+        let mut mask = Mask::new(5);
+        for i in [0, 1, 7, 8, 9, 24] {
+            mask.bits[i] = true;
+        }
+        let rle = RunLengthMask::encode(&mask);
+        assert_eq!(rle.counts[0], 0);
+        assert_eq!(rle.decode(), mask.bits);
+    }
+}
