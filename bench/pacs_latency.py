@@ -133,6 +133,7 @@ def node_stage_medians(log_path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=1, help="analysis.workers")
     args = parser.parse_args()
     if not BIN.exists():
         raise SystemExit("build first: cargo build --release")
@@ -155,6 +156,8 @@ port = {node_port}
 data_dir = "{work / 'data'}"
 [storage]
 min_free_mb = 1
+[analysis]
+workers = {args.workers}
 [[destinations]]
 name = "orthanc"
 ae_title = "ORTHANC"
@@ -185,7 +188,7 @@ kinds = ["sr", "sc"]
             node.wait()
             orthanc.wait()
     lines = [
-        f"End to end, storescu -> chestnode -> Orthanc (SR and SC stored), {args.n} images of RG1_JLSN (1955x1841 JPEG-LS), `python3 bench/pacs_latency.py --n {args.n}`",
+        f"End to end, storescu -> chestnode -> Orthanc (SR and SC stored), {args.n} images of RG1_JLSN (1955x1841 JPEG-LS), {args.workers} analysis worker(s), `python3 bench/pacs_latency.py --n {args.n} --workers {args.workers}`",
         "",
         "| run | p50 s | p95 s | max s | throughput images/s |",
         "|---|---|---|---|---|",
