@@ -315,3 +315,94 @@ pub fn write_outputs(report: &EvaluationReport, out: &Path) -> anyhow::Result<Ve
     plots::plot_froc(report, &froc)?;
     Ok(vec![json, markdown, roc, froc])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(label: &str) -> Case {
+        Case {
+            label_path: PathBuf::from("labels/x.json"),
+            image_path: PathBuf::from("images/x.dcm"),
+            label: serde_json::from_str(label).unwrap(),
+        }
+    }
+
+    fn scored<'a>(case: &'a Case, score: f64, called: bool, region: [f32; 4]) -> Scored<'a> {
+        let category = Category::NoduleMass;
+        Scored {
+            case,
+            scores: HashMap::from([(category, score)]),
+            calls: HashMap::from([(category, called)]),
+            assessed: HashMap::from([(category, true)]),
+            regions: HashMap::from([(
+                category,
+                vec![PredictedRegion {
+                    bounding_box: region,
+                    score,
+                }],
+            )]),
+        }
+    }
+
+    /// Three images: A has a nodule over the heart that is called and hit
+    /// (0.9); B is normal with a false mark (0.4); C has a free-lung nodule,
+    /// not called, whose mark (0.3) misses it.
+    #[test]
+    fn hand_made_cases_flow_through_to_the_results() {
+        let a = case(
+            r#"{"image": "a.dcm", "findings": [{"category": "nodule-mass",
+                "box": [10, 10, 20, 20], "tags": ["overlaps_heart"]}]}"#,
+        );
+        let b = case(r#"{"image": "b.dcm", "findings": []}"#);
+        let c = case(
+            r#"{"image": "c.dcm", "findings": [{"category": "nodule-mass",
+                "box": [30, 30, 40, 40], "tags": ["free_lung"]}]}"#,
+        );
+        let all = [
+            scored(&a, 0.9, true, [12.0, 12.0, 18.0, 18.0]),
+            scored(&b, 0.4, false, [50.0, 50.0, 60.0, 60.0]),
+            scored(&c, 0.3, false, [0.0, 0.0, 5.0, 5.0]),
+        ];
+        let options = Options {
+            data: PathBuf::from("."),
+            manifest: None,
+            bootstrap: Bootstrap {
+                resamples: 50,
+                seed: 1,
+                confidence: 0.95,
+            },
+        };
+        let result = category_result(Category::NoduleMass, &all, &[], &options);
+        // Positives 0.9 and 0.3 against the negative 0.4: one pair of two won.
+        assert_eq!(result.auc, Some(0.5));
+        assert_eq!((result.positives, result.negatives), (2, 1));
+        assert_eq!(result.sensitivity, Some(0.5));
+        assert_eq!(result.specificity, Some(1.0));
+
+        // FROC: 0.9 finds A's nodule at 0 FP; 0.4 and 0.3 are false
+        // positives (1/3, then 2/3 per image); C's nodule is never found.
+        let froc = froc_result(Category::NoduleMass, &all);
+        assert_eq!((froc.images, froc.lesions, froc.marks), (3, 2, 3));
+        for at in &froc.at_rates {
+            assert_eq!(at.sensitivity, Some(0.5), "{at:?}");
+            assert_eq!(at.threshold, Some(0.9), "{at:?}");
+        }
+        assert_eq!(froc.mean_sensitivity, Some(0.5));
+
+        let subgroups = nodule_subgroups(&all, &[froc]);
+        let find = |key: &str| subgroups.iter().find(|s| s.key == key).unwrap();
+        assert_eq!(
+            find("overlaps_heart").sensitivity_at_manifest_threshold,
+            Some(1.0)
+        );
+        assert_eq!(
+            find("free_lung").sensitivity_at_manifest_threshold,
+            Some(0.0)
+        );
+        assert_eq!(
+            find("all").at_false_positive_rates[1].sensitivity,
+            Some(0.5)
+        );
+    }
+}
