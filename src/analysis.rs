@@ -77,6 +77,9 @@ pub struct Analysis {
     pub source: DefaultDicomObject,
     /// The image as displayed (analysed images only).
     pub radiograph: Option<Radiograph>,
+    /// The model's probability per label, in manifest order (analysed
+    /// images only; `chestnode evaluate` scores labels with it).
+    pub label_probabilities: Vec<f32>,
 }
 
 /// Analyses one Part-10 file.
@@ -94,6 +97,7 @@ pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisErro
             outcome: Outcome::NotAnalysed { reason },
             source,
             radiograph: None,
+            label_probabilities: Vec::new(),
         });
     }
     let object = &source;
@@ -147,6 +151,7 @@ pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisErro
         outcome,
         source,
         radiograph: Some(radiograph),
+        label_probabilities: prediction.probabilities,
     })
 }
 

@@ -16,6 +16,7 @@
 pub mod analysis;
 pub mod config;
 pub mod db;
+pub mod evaluate;
 pub mod findings;
 pub mod http;
 pub mod imaging;

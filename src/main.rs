@@ -47,6 +47,34 @@ enum Command {
     /// Writes images/*.dcm, labels/*.json and dataset.json to --out (format:
     /// docs/dataset-format.md). Deterministic for a given seed and settings.
     Synth(SynthArgs),
+    /// Measure a model on a labelled dataset (as written by `synth`).
+    ///
+    /// Writes evaluation.json, evaluation.md, roc.png and froc.png to --out:
+    /// per-category ROC AUC with bootstrap intervals, sensitivity and
+    /// specificity at the manifest thresholds, FROC and nodule subgroups.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Dataset directory (docs/dataset-format.md).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Model manifest [default: the built-in model]
+    #[arg(long, value_name = "MANIFEST")]
+    model: Option<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Bootstrap resamples for the AUC intervals; 0: none.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// cpu or cuda [default: cpu]
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -259,6 +287,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Analyze(args) => analyze(args),
         Command::Synth(args) => synth(args),
+        Command::Evaluate(args) => evaluate(args),
         Command::Retry(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::retry_dead_letters(
@@ -330,6 +359,38 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         &progress,
     )?;
     println!("wrote {} images to {}", args.count, args.out.display());
+    Ok(())
+}
+
+/// `chestnode evaluate`: measures a model on a dataset, with a progress
+/// line on stderr.
+fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
+    use chestnode::evaluate::{self, metrics::Bootstrap};
+    let device = chestnode::model::device_by_name(&args.device)?;
+    let model = chestnode::model::Model::from_config(args.model.as_deref(), &device)?;
+    let options = evaluate::Options {
+        data: args.data,
+        manifest: args.model,
+        bootstrap: Bootstrap {
+            resamples: args.bootstrap,
+            seed: args.seed,
+            confidence: 0.95,
+        },
+    };
+    let interactive = std::io::stderr().is_terminal();
+    let progress = move |done: usize, total: usize| {
+        if interactive || done == total {
+            eprint!("\revaluated {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let report = evaluate::evaluate(model, &options, &progress)?;
+    let written = evaluate::write_outputs(&report, &args.out)?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 

@@ -184,6 +184,7 @@ impl Worker {
             outcome,
             source,
             radiograph,
+            ..
         } = analysis;
         match (outcome, radiograph) {
             (Outcome::Analysed(mut result), Some(radiograph)) => {

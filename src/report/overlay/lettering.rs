@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve, ScaleFont};
 use tiny_skia::{Path, PathBuilder};
 
-static FONT_DATA: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+/// The embedded font file (also used for the plots of `chestnode evaluate`).
+pub(crate) static FONT_DATA: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 /// What replaces characters that are not printable ASCII, so burned-in
 /// text stays plain ASCII whatever a model's manifest says.

@@ -10,7 +10,7 @@
 mod banner;
 mod canvas;
 mod legend;
-mod lettering;
+pub(crate) mod lettering;
 pub mod picture;
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
