@@ -29,4 +29,5 @@ pub mod scp;
 pub mod status;
 pub mod store;
 pub mod synth;
+pub mod train;
 pub mod worker;
