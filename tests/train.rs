@@ -44,10 +44,25 @@ fn training_a_tiny_model_lowers_the_loss_and_writes_a_model_analyze_runs() {
     let data = dir.path().join("data");
     let out = dir.path().join("model");
     let (data_arg, out_arg) = (data.to_str().unwrap(), out.to_str().unwrap());
-    chestnode(&["synth", "--size", "128", "--count", "12", "--seed", "3", "--out", data_arg]);
+    chestnode(&[
+        "synth", "--size", "128", "--count", "12", "--seed", "3", "--out", data_arg,
+    ]);
     let common = [
-        "train", "--data", data_arg, "--out", out_arg, "--input-size", "128", "--batch", "4",
-        "--warmup", "3", "--patience", "100", "--name", "tiny",
+        "train",
+        "--data",
+        data_arg,
+        "--out",
+        out_arg,
+        "--input-size",
+        "128",
+        "--batch",
+        "4",
+        "--warmup",
+        "3",
+        "--patience",
+        "100",
+        "--name",
+        "tiny",
     ];
     let mut args = common.to_vec();
     args.extend(["--epochs", "8"]);
@@ -82,8 +97,14 @@ fn training_a_tiny_model_lowers_the_loss_and_writes_a_model_analyze_runs() {
         manifest["model"]["sha256"].as_str().unwrap(),
         actual.split_whitespace().next().unwrap()
     );
-    assert_eq!(manifest["model"]["architecture"].as_str(), Some("chestnet-compact-v1"));
-    assert_eq!(manifest["model"]["weights"].as_str(), Some("tiny.safetensors"));
+    assert_eq!(
+        manifest["model"]["architecture"].as_str(),
+        Some("chestnet-compact-v1")
+    );
+    assert_eq!(
+        manifest["model"]["weights"].as_str(),
+        Some("tiny.safetensors")
+    );
     assert_eq!(manifest["input"]["size"].as_integer(), Some(128));
     let labels: Vec<&str> = manifest["labels"]
         .as_array()

@@ -60,13 +60,29 @@ pub fn assemble(
             Some((ranges, rng)) => (Augmentation::draw(ranges, rng), Some(&mut **rng)),
             None => (Augmentation::IDENTITY, None),
         };
-        let grey: Vec<f32> = sample.grey.iter().map(|&g| f32::from(g) / 65535.0).collect();
+        let grey: Vec<f32> = sample
+            .grey
+            .iter()
+            .map(|&g| f32::from(g) / 65535.0)
+            .collect();
         let mut grey = augmentation.warp(&grey, size);
         if let Some(rng) = rng {
             augmentation.expose(&mut grey, rng);
         }
-        input.extend(grey.iter().map(|&g| g * (normalisation.high - normalisation.low) + normalisation.low));
-        push_targets(sample, &augmentation, dataset.mask_side(), grid, &mut targets, &mut target_weights, &mut masks, &mut mask_weights);
+        input.extend(
+            grey.iter()
+                .map(|&g| g * (normalisation.high - normalisation.low) + normalisation.low),
+        );
+        push_targets(
+            sample,
+            &augmentation,
+            dataset.mask_side(),
+            grid,
+            &mut targets,
+            &mut target_weights,
+            &mut masks,
+            &mut mask_weights,
+        );
         truth.push(sample.targets.clone());
     }
     let n = indices.len();
@@ -107,7 +123,11 @@ fn push_targets(
             MaskTarget::Coverage(cells) => {
                 let fine: Vec<f32> = cells.iter().map(|&c| f32::from(c) / 255.0).collect();
                 let pooled = average_pool(&augmentation.warp(&fine, mask_side), mask_side, pool);
-                mask_weights.extend(pooled.iter().map(|&c| 1.0 + (POSITIVE_CELL_WEIGHT - 1.0) * c));
+                mask_weights.extend(
+                    pooled
+                        .iter()
+                        .map(|&c| 1.0 + (POSITIVE_CELL_WEIGHT - 1.0) * c),
+                );
                 masks.extend(pooled);
             }
         }

@@ -93,7 +93,10 @@ impl Checkpoint {
         replace(&weights, |tmp| Ok(varmap.save(tmp)?))?;
         if is_best {
             std::fs::copy(&weights, self.dir.join("best.safetensors.tmp"))?;
-            std::fs::rename(self.dir.join("best.safetensors.tmp"), self.best_weights_path())?;
+            std::fs::rename(
+                self.dir.join("best.safetensors.tmp"),
+                self.best_weights_path(),
+            )?;
         }
         replace(&self.dir.join("optimiser.safetensors"), |tmp| {
             Ok(optimiser.save(tmp)?)
@@ -135,7 +138,11 @@ impl Checkpoint {
             .load(self.dir.join("weights.safetensors"))
             .context("loading checkpoint weights")?;
         optimiser
-            .load(&self.dir.join("optimiser.safetensors"), state.steps_done, device)
+            .load(
+                &self.dir.join("optimiser.safetensors"),
+                state.steps_done,
+                device,
+            )
             .context("loading optimiser state")?;
         Ok(state)
     }

@@ -163,8 +163,8 @@ fn load_sample(
     let image_path = dir.join(&label.image);
     let object = dicom_object::open_file(&image_path)
         .with_context(|| format!("reading {}", image_path.display()))?;
-    let radiograph = load_radiograph(&object)
-        .with_context(|| format!("decoding {}", image_path.display()))?;
+    let radiograph =
+        load_radiograph(&object).with_context(|| format!("decoding {}", image_path.display()))?;
     let (grey, geometry) = model_input(&radiograph, size as u32, Normalisation::UNIT)
         .with_context(|| format!("resizing {}", image_path.display()))?;
     let grey = grey
@@ -190,7 +190,8 @@ fn load_sample(
                 MaskTarget::Unknown
             }
             _ => {
-                let rle: Vec<&RunLengthMask> = relevant.iter().filter_map(|f| f.mask.as_ref()).collect();
+                let rle: Vec<&RunLengthMask> =
+                    relevant.iter().filter_map(|f| f.mask.as_ref()).collect();
                 MaskTarget::Coverage(coverage(&rle, &geometry, size / MASK_STRIDE)?)
             }
         };

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::thresholds::ChosenThreshold;
-use crate::model::manifest::{InputSpec, Label, Manifest, ModelInfo, NormalisationSpec, sha256_hex};
+use crate::model::manifest::{
+    InputSpec, Label, Manifest, ModelInfo, NormalisationSpec, sha256_hex,
+};
 
 /// The architecture `chestnode train` trains.
 pub const ARCHITECTURE: &str = "chestnet-compact-v1";

@@ -29,10 +29,7 @@ pub fn weighted_mean(losses: &Tensor, weights: &Tensor) -> Result<Tensor> {
 
 /// Weighted binary cross-entropy with logits, as a scalar.
 pub fn weighted_bce(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
-    weighted_mean(
-        &binary_cross_entropy_with_logits(logits, targets)?,
-        weights,
-    )
+    weighted_mean(&binary_cross_entropy_with_logits(logits, targets)?, weights)
 }
 
 #[cfg(test)]
@@ -75,7 +72,10 @@ mod tests {
         // Confidently wrong: the loss is |x|; confidently right: about 0.
         assert!((values[0] - 100.0).abs() < 1e-3, "{values:?}");
         assert!((values[1] - 100.0).abs() < 1e-3, "{values:?}");
-        assert!(values[2].abs() < 1e-6 && values[3].abs() < 1e-6, "{values:?}");
+        assert!(
+            values[2].abs() < 1e-6 && values[3].abs() < 1e-6,
+            "{values:?}"
+        );
         let grads = losses.sum_all().unwrap().backward().unwrap();
         let gradient: Vec<f32> = grads.get(&logits).unwrap().to_vec1().unwrap();
         // d/dx = sigmoid(x) - t.

@@ -173,8 +173,11 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         options.input_size,
         started.elapsed().as_secs_f64()
     );
-    let (train_indices, validation_indices) =
-        split(dataset.samples.len(), options.validation_fraction, options.seed)?;
+    let (train_indices, validation_indices) = split(
+        dataset.samples.len(),
+        options.validation_fraction,
+        options.seed,
+    )?;
 
     let mut varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -204,7 +207,10 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         state
     } else {
         if options.resume {
-            eprintln!("no checkpoint in {}: starting afresh", options.out.display());
+            eprintln!(
+                "no checkpoint in {}: starting afresh",
+                options.out.display()
+            );
         }
         TrainingState {
             schema: STATE_SCHEMA.into(),
@@ -260,7 +266,10 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
             let loss = combined_loss(&output, &batch, options.segmentation_weight)?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
-                bail!("the training loss became {value} at step {}", state.steps_done + 1);
+                bail!(
+                    "the training loss became {value} at step {}",
+                    state.steps_done + 1
+                );
             }
             optimiser.step(&loss.backward()?, learning_rate)?;
             state.steps_done += 1;
@@ -272,9 +281,16 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
             progress.inc(1);
         }
         let elapsed = epoch_started.elapsed();
-        let validation = validate(&model, &dataset, &validation_indices, options, normalisation, &device)?;
-        let train_loss =
-            step_losses.iter().map(|&l| f64::from(l)).sum::<f64>() / step_losses.len().max(1) as f64;
+        let validation = validate(
+            &model,
+            &dataset,
+            &validation_indices,
+            options,
+            normalisation,
+            &device,
+        )?;
+        let train_loss = step_losses.iter().map(|&l| f64::from(l)).sum::<f64>()
+            / step_losses.len().max(1) as f64;
         let record = EpochRecord {
             epoch,
             train_loss,
@@ -316,7 +332,14 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         bail!("no epoch finished, so there is no model to write");
     }
     varmap.load(&best).context("loading the best weights")?;
-    let validation = validate(&model, &dataset, &validation_indices, options, normalisation, &device)?;
+    let validation = validate(
+        &model,
+        &dataset,
+        &validation_indices,
+        options,
+        normalisation,
+        &device,
+    )?;
     let chosen: Vec<ChosenThreshold> = (0..labels.len())
         .map(|label| {
             let (scores, truth): (Vec<f32>, Vec<bool>) = validation

@@ -183,7 +183,9 @@ mod tests {
         let device = Device::Cpu;
         let varmap = VarMap::new();
         let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        let x = vb.get_with_hints(2, "x.weight", candle_nn::Init::Const(3.0)).unwrap();
+        let x = vb
+            .get_with_hints(2, "x.weight", candle_nn::Init::Const(3.0))
+            .unwrap();
         let stats = vb
             .get_with_hints(2, "norm.running_mean", candle_nn::Init::Const(5.0))
             .unwrap();

@@ -84,17 +84,24 @@ pub fn sensitivity_specificity(scores: &[f32], truth: &[bool], threshold: f32) -
             tn += usize::from(!called);
         }
     }
-    (
-        tp as f64 / p.max(1) as f64,
-        tn as f64 / n.max(1) as f64,
-    )
+    (tp as f64 / p.max(1) as f64, tn as f64 / n.max(1) as f64)
 }
 
 /// ROC AUC: the probability that a random positive scores above a random
 /// negative, ties counting half. `None` without both classes.
 pub fn roc_auc(scores: &[f32], truth: &[bool]) -> Option<f64> {
-    let positives: Vec<f32> = scores.iter().zip(truth).filter(|(_, t)| **t).map(|(s, _)| *s).collect();
-    let negatives: Vec<f32> = scores.iter().zip(truth).filter(|(_, t)| !**t).map(|(s, _)| *s).collect();
+    let positives: Vec<f32> = scores
+        .iter()
+        .zip(truth)
+        .filter(|(_, t)| **t)
+        .map(|(s, _)| *s)
+        .collect();
+    let negatives: Vec<f32> = scores
+        .iter()
+        .zip(truth)
+        .filter(|(_, t)| !**t)
+        .map(|(s, _)| *s)
+        .collect();
     if positives.is_empty() || negatives.is_empty() {
         return None;
     }
@@ -132,7 +139,10 @@ mod tests {
         // 0.05 and 0.15 are below 0.2, 0.35 is not.
         assert!((chosen.specificity.unwrap() - 2.0 / 3.0).abs() < 1e-9);
         // Positives beat 0.05 ten times, 0.15 nine times, 0.35 seven times.
-        assert!((chosen.auc.unwrap() - 26.0 / 30.0).abs() < 1e-9, "{chosen:?}");
+        assert!(
+            (chosen.auc.unwrap() - 26.0 / 30.0).abs() < 1e-9,
+            "{chosen:?}"
+        );
 
         let all = choose_for_sensitivity(&scores, &truth, 1.0);
         assert!((all.threshold - 0.1).abs() < 1e-6);
