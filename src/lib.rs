@@ -11,7 +11,8 @@
 //! `node` wires the stages together for `chestnode serve`; `status` reads
 //! them back for `chestnode status`, and `http` serves health, metrics and
 //! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
-//! files.
+//! files. `synth` generates labelled radiographs and `train` trains the
+//! compact model on a labelled dataset.
 
 pub mod analysis;
 pub mod config;
@@ -30,4 +31,5 @@ pub mod scp;
 pub mod status;
 pub mod store;
 pub mod synth;
+pub mod train;
 pub mod worker;

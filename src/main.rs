@@ -53,6 +53,13 @@ enum Command {
     /// per-category ROC AUC with bootstrap intervals, sensitivity and
     /// specificity at the manifest thresholds, FROC and nodule subgroups.
     Evaluate(EvaluateArgs),
+    /// Train the compact model on a labelled dataset directory.
+    ///
+    /// Reads images/*.dcm and labels/*.json (docs/dataset-format.md), trains
+    /// with AdamW, checkpoints to OUT/checkpoint (resume with --resume),
+    /// stops early on the validation split, and writes OUT/NAME.safetensors
+    /// with its manifest OUT/NAME.toml (docs/training.md).
+    Train(TrainArgs),
 }
 
 #[derive(Args)]
@@ -75,6 +82,52 @@ struct EvaluateArgs {
     /// cpu or cuda [default: cpu]
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Dataset directory (as written by `chestnode synth`).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Output directory for the model, its manifest and checkpoints.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Start from named settings; other flags override them (known: default).
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// Epochs [default: 10; preset default: 12]
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Images per step [default: 8]
+    #[arg(long, value_name = "B")]
+    batch: Option<usize>,
+    /// Peak learning rate [default: 0.002]
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+    /// Warm-up steps [default: 20; preset default: 100]
+    #[arg(long, value_name = "N")]
+    warmup: Option<u64>,
+    /// Input side in pixels, a multiple of 16 [default: 256; preset default: 512]
+    #[arg(long, value_name = "PX")]
+    input_size: Option<usize>,
+    /// Seed for initial weights, the split, shuffling and augmentation [default: 1]
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Continue from OUT/checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many epochs without a better validation loss [default: 4; preset default: 3]
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+    /// Fraction of images held out for validation [default: 0.15]
+    #[arg(long, value_name = "F")]
+    validation_fraction: Option<f64>,
+    /// Model name: the files are NAME.safetensors and NAME.toml [default: chestnet-compact]
+    #[arg(long)]
+    name: Option<String>,
+    /// cpu or cuda [default: cpu]
+    #[arg(long)]
+    device: Option<String>,
 }
 
 #[derive(Args)]
@@ -288,6 +341,7 @@ fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze(args),
         Command::Synth(args) => synth(args),
         Command::Evaluate(args) => evaluate(args),
+        Command::Train(args) => train(args),
         Command::Retry(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::retry_dead_letters(
@@ -391,6 +445,39 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     for path in written {
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// `chestnode train`: options from the preset and flags, then the run.
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    use chestnode::train::{TrainOptions, train};
+    let mut options = match &args.preset {
+        Some(name) => TrainOptions::preset(name, args.data, args.out)?,
+        None => TrainOptions::new(args.data, args.out),
+    };
+    set(&mut options.epochs, args.epochs);
+    set(&mut options.batch, args.batch);
+    set(&mut options.learning_rate, args.lr);
+    set(&mut options.warmup_steps, args.warmup);
+    set(&mut options.input_size, args.input_size);
+    set(&mut options.seed, args.seed);
+    set(&mut options.patience, args.patience);
+    set(&mut options.validation_fraction, args.validation_fraction);
+    set(&mut options.name, args.name);
+    set(&mut options.device, args.device);
+    options.resume = args.resume;
+    anyhow::ensure!(
+        (0.0..1.0).contains(&options.validation_fraction),
+        "--validation-fraction must be in [0, 1)"
+    );
+    let report = train(&options)?;
+    if report.stopped_early {
+        println!(
+            "stopped early: no better validation loss for {} epochs",
+            options.patience
+        );
+    }
+    println!("wrote {}", report.manifest.display());
     Ok(())
 }
 

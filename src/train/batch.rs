@@ -1,0 +1,135 @@
+//! Turning a handful of in-memory samples into the tensors of one training
+//! or validation step: the normalised input, image-level targets and
+//! segmentation targets on the model's stride-16 grid, each with weights
+//! that say what is known.
+//!
+//! Segmentation cells covered by a finding are rare (a 10 mm nodule is
+//! less than one cell), so a covered cell weighs [`POSITIVE_CELL_WEIGHT`]
+//! times an empty one; otherwise "nothing anywhere" would be the cheapest
+//! answer and the maps would never outline small findings.
+
+use candle_core::{Device, Result, Tensor};
+use fastrand::Rng;
+
+use super::augment::{Augmentation, AugmentationRanges, average_pool};
+use super::dataset::{Dataset, MASK_STRIDE, MaskTarget, Sample};
+use crate::imaging::Normalisation;
+
+/// Extra weight of a segmentation cell by its coverage: `1 + 9 × coverage`.
+pub const POSITIVE_CELL_WEIGHT: f32 = 10.0;
+
+/// Output stride of the compact model's segmentation head.
+pub const SEGMENTATION_STRIDE: usize = 16;
+
+/// The tensors of one step.
+pub struct Batch {
+    /// `[batch, 1, size, size]`
+    pub input: Tensor,
+    /// `[batch, labels]`
+    pub targets: Tensor,
+    pub target_weights: Tensor,
+    /// `[batch, labels, size/16, size/16]`
+    pub masks: Tensor,
+    pub mask_weights: Tensor,
+    /// Image-level truth, for validation metrics (`None` = unknown).
+    pub truth: Vec<Vec<Option<bool>>>,
+}
+
+/// Builds a batch from `indices` of the dataset; augments when `augment`
+/// has ranges and a random stream.
+pub fn assemble(
+    dataset: &Dataset,
+    indices: &[usize],
+    normalisation: Normalisation,
+    augment: Option<(&AugmentationRanges, &mut Rng)>,
+    device: &Device,
+) -> Result<Batch> {
+    let size = dataset.size;
+    let labels = dataset.labels.len();
+    let grid = size / SEGMENTATION_STRIDE;
+    let mut input = Vec::with_capacity(indices.len() * size * size);
+    let mut targets = Vec::with_capacity(indices.len() * labels);
+    let mut target_weights = Vec::with_capacity(indices.len() * labels);
+    let mut masks = Vec::with_capacity(indices.len() * labels * grid * grid);
+    let mut mask_weights = Vec::with_capacity(indices.len() * labels * grid * grid);
+    let mut truth = Vec::with_capacity(indices.len());
+    let mut augment = augment;
+    for &index in indices {
+        let sample = &dataset.samples[index];
+        let (augmentation, rng) = match augment.as_mut() {
+            Some((ranges, rng)) => (Augmentation::draw(ranges, rng), Some(&mut **rng)),
+            None => (Augmentation::IDENTITY, None),
+        };
+        let grey: Vec<f32> = sample
+            .grey
+            .iter()
+            .map(|&g| f32::from(g) / 65535.0)
+            .collect();
+        let mut grey = augmentation.warp(&grey, size);
+        if let Some(rng) = rng {
+            augmentation.expose(&mut grey, rng);
+        }
+        input.extend(
+            grey.iter()
+                .map(|&g| g * (normalisation.high - normalisation.low) + normalisation.low),
+        );
+        push_targets(
+            sample,
+            &augmentation,
+            dataset.mask_side(),
+            grid,
+            &mut targets,
+            &mut target_weights,
+            &mut masks,
+            &mut mask_weights,
+        );
+        truth.push(sample.targets.clone());
+    }
+    let n = indices.len();
+    Ok(Batch {
+        input: Tensor::from_vec(input, (n, 1, size, size), device)?,
+        targets: Tensor::from_vec(targets, (n, labels), device)?,
+        target_weights: Tensor::from_vec(target_weights, (n, labels), device)?,
+        masks: Tensor::from_vec(masks, (n, labels, grid, grid), device)?,
+        mask_weights: Tensor::from_vec(mask_weights, (n, labels, grid, grid), device)?,
+        truth,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_targets(
+    sample: &Sample,
+    augmentation: &Augmentation,
+    mask_side: usize,
+    grid: usize,
+    targets: &mut Vec<f32>,
+    target_weights: &mut Vec<f32>,
+    masks: &mut Vec<f32>,
+    mask_weights: &mut Vec<f32>,
+) {
+    let pool = SEGMENTATION_STRIDE / MASK_STRIDE;
+    for (target, mask) in sample.targets.iter().zip(&sample.masks) {
+        targets.push(if *target == Some(true) { 1.0 } else { 0.0 });
+        target_weights.push(if target.is_some() { 1.0 } else { 0.0 });
+        match mask {
+            MaskTarget::Unknown => {
+                masks.extend(std::iter::repeat_n(0.0, grid * grid));
+                mask_weights.extend(std::iter::repeat_n(0.0, grid * grid));
+            }
+            MaskTarget::Empty => {
+                masks.extend(std::iter::repeat_n(0.0, grid * grid));
+                mask_weights.extend(std::iter::repeat_n(1.0, grid * grid));
+            }
+            MaskTarget::Coverage(cells) => {
+                let fine: Vec<f32> = cells.iter().map(|&c| f32::from(c) / 255.0).collect();
+                let pooled = average_pool(&augmentation.warp(&fine, mask_side), mask_side, pool);
+                mask_weights.extend(
+                    pooled
+                        .iter()
+                        .map(|&c| 1.0 + (POSITIVE_CELL_WEIGHT - 1.0) * c),
+                );
+                masks.extend(pooled);
+            }
+        }
+    }
+}

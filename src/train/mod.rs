@@ -1,0 +1,512 @@
+//! `chestnode train`: trains the compact model (`chestnet-compact-v1`) on
+//! a labelled dataset directory and writes safetensors plus a complete
+//! manifest, ready for `chestnode analyze --model` or `analysis.model`.
+//!
+//! - `dataset`: decodes every image once, up front, through the node's own
+//!   imaging pipeline, and rasterises the label masks
+//! - `augment`: shifts, scales, small rotations, exposure and noise (no flips)
+//! - `batch`: samples → input, targets and weights on the model's grids
+//! - `loss`: numerically stable binary cross-entropy with weights
+//! - `optimiser`: AdamW with saved moments, warm-up + cosine schedule
+//! - `init`: deterministic initial weights from the seed
+//! - `checkpoint`: resume and best weights; `thresholds`: operating points
+//!   on the validation split; `export`: weights + manifest
+//! - `allocator`: glibc malloc settings that make steps faster
+//!
+//! The loss is image-level multi-label BCE plus a segmentation BCE on the
+//! stride-16 map of every label, so the regions `findings` draws come from
+//! the model itself. Each epoch ends with a validation pass using
+//! batch-norm running statistics (as the node runs the model); training
+//! stops early when the validation loss has not improved for `patience`
+//! epochs, and the best epoch's weights are exported.
+
+mod allocator;
+pub mod augment;
+pub mod batch;
+pub mod checkpoint;
+pub mod dataset;
+pub mod export;
+mod init;
+pub mod loss;
+pub mod optimiser;
+pub mod thresholds;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use fastrand::Rng;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::imaging::Normalisation;
+use crate::model::compact::{CompactNet, CompactOutput, Config};
+use crate::model::manifest::NormalisationSpec;
+use augment::AugmentationRanges;
+use batch::Batch;
+use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
+use dataset::Dataset;
+use optimiser::{AdamW, AdamWConfig, CosineSchedule};
+use thresholds::ChosenThreshold;
+
+/// The model's outputs: chestnode's category keys (so
+/// `findings::categorise` maps them), pleural effusion, and any
+/// abnormality.
+pub const LABELS: [&str; 7] = [
+    "nodule-mass",
+    "consolidation",
+    "tuberculosis",
+    "mediastinal-mass",
+    "emphysema",
+    "pleural-effusion",
+    "any-abnormality",
+];
+
+/// Grey 0..1 maps to this input range (centred for the first convolution).
+pub const NORMALISATION: NormalisationSpec = NormalisationSpec {
+    low: -1.0,
+    high: 1.0,
+};
+
+/// Everything a training run is told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    /// Model name: the output files are `NAME.safetensors` and `NAME.toml`.
+    pub name: String,
+    pub epochs: usize,
+    pub batch: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub warmup_steps: u64,
+    pub input_size: usize,
+    pub seed: u64,
+    /// Continue from `OUT/checkpoint` instead of starting afresh.
+    pub resume: bool,
+    pub validation_fraction: f64,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    /// Operating point of the thresholds.
+    pub min_sensitivity: f64,
+    /// Weight of the segmentation loss beside the image-level loss.
+    pub segmentation_weight: f64,
+    pub augmentation: AugmentationRanges,
+    /// `cpu` or `cuda`.
+    pub device: String,
+}
+
+impl TrainOptions {
+    /// Quick settings for trying things out.
+    pub fn new(data: PathBuf, out: PathBuf) -> TrainOptions {
+        TrainOptions {
+            data,
+            out,
+            name: "chestnet-compact".into(),
+            epochs: 10,
+            batch: 8,
+            learning_rate: 2e-3,
+            weight_decay: 1e-4,
+            warmup_steps: 20,
+            input_size: 256,
+            seed: 1,
+            resume: false,
+            validation_fraction: 0.15,
+            patience: 4,
+            min_sensitivity: 0.90,
+            segmentation_weight: 1.0,
+            augmentation: AugmentationRanges::default(),
+            device: "cpu".into(),
+        }
+    }
+
+    /// Named settings. `default` is what rebuilds the default model (see
+    /// docs/training.md): a 512-pixel input, where a 5 mm nodule spans
+    /// about 5 pixels, batch 8, 12 epochs, peak learning rate 2e-3 after
+    /// 100 warm-up steps, patience 3, seed 1.
+    pub fn preset(name: &str, data: PathBuf, out: PathBuf) -> anyhow::Result<TrainOptions> {
+        match name {
+            "default" => Ok(TrainOptions {
+                name: "chestnet-default".into(),
+                epochs: 12,
+                batch: 8,
+                learning_rate: 2e-3,
+                warmup_steps: 100,
+                input_size: 512,
+                seed: 1,
+                patience: 3,
+                ..TrainOptions::new(data, out)
+            }),
+            other => bail!("unknown preset {other:?} (known: default)"),
+        }
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub manifest: PathBuf,
+    pub history: Vec<EpochRecord>,
+    pub thresholds: Vec<ChosenThreshold>,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+}
+
+/// Runs training to the end (or early stop) and exports the best epoch.
+pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
+    allocator::keep_freed_memory();
+    if options.batch < 2 {
+        bail!("--batch must be at least 2 (batch normalisation needs a batch)");
+    }
+    let device = crate::model::device_by_name(&options.device)?;
+    let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+
+    let started = Instant::now();
+    let dataset = dataset::load(&options.data, &labels, options.input_size)?;
+    eprintln!(
+        "decoded {} images at {}² in {:.1} s",
+        dataset.samples.len(),
+        options.input_size,
+        started.elapsed().as_secs_f64()
+    );
+    let (train_indices, validation_indices) = split(
+        dataset.samples.len(),
+        options.validation_fraction,
+        options.seed,
+    )?;
+
+    let mut varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let model = CompactNet::load(&Config::v1(labels.len()), vb)?;
+    init::initialise(&varmap, options.seed)?;
+    let mut optimiser = AdamW::new(
+        &varmap,
+        AdamWConfig {
+            weight_decay: options.weight_decay,
+            ..Default::default()
+        },
+    )?;
+
+    let checkpoint = Checkpoint::new(&options.out);
+    let mut state = if options.resume && checkpoint.exists() {
+        let state = checkpoint.restore(
+            &mut varmap,
+            &mut optimiser,
+            options.input_size,
+            &labels,
+            &device,
+        )?;
+        eprintln!(
+            "resuming after epoch {} (step {})",
+            state.epochs_done, state.steps_done
+        );
+        state
+    } else {
+        if options.resume {
+            eprintln!(
+                "no checkpoint in {}: starting afresh",
+                options.out.display()
+            );
+        }
+        TrainingState {
+            schema: STATE_SCHEMA.into(),
+            input_size: options.input_size,
+            labels: labels.clone(),
+            epochs_done: 0,
+            steps_done: 0,
+            rng_state: options.seed,
+            best_validation_loss: None,
+            best_epoch: None,
+            epochs_since_best: 0,
+            history: Vec::new(),
+            thresholds: None,
+        }
+    };
+
+    let steps_per_epoch = batches(&train_indices, options.batch).len() as u64;
+    let schedule = CosineSchedule {
+        peak: options.learning_rate,
+        warmup: options.warmup_steps,
+        total: steps_per_epoch * options.epochs as u64,
+        floor: 0.02,
+    };
+    let normalisation = Normalisation {
+        low: NORMALISATION.low,
+        high: NORMALISATION.high,
+    };
+    let progress = progress_bar(steps_per_epoch * options.epochs as u64, state.steps_done);
+    let mut rng = Rng::with_seed(state.rng_state);
+    let mut stopped_early = false;
+
+    while state.epochs_done < options.epochs {
+        if state.epochs_since_best >= options.patience && state.best_epoch.is_some() {
+            stopped_early = true;
+            break;
+        }
+        let epoch = state.epochs_done + 1;
+        let mut order = train_indices.clone();
+        rng.shuffle(&mut order);
+        let mut step_losses = Vec::new();
+        let mut learning_rate = 0.0;
+        let epoch_started = Instant::now();
+        for indices in batches(&order, options.batch) {
+            learning_rate = schedule.learning_rate(state.steps_done);
+            let batch = batch::assemble(
+                &dataset,
+                indices,
+                normalisation,
+                Some((&options.augmentation, &mut rng)),
+                &device,
+            )?;
+            let output = model.forward_t(&batch.input, true)?;
+            let loss = combined_loss(&output, &batch, options.segmentation_weight)?;
+            let value = loss.to_scalar::<f32>()?;
+            if !value.is_finite() {
+                bail!(
+                    "the training loss became {value} at step {}",
+                    state.steps_done + 1
+                );
+            }
+            optimiser.step(&loss.backward()?, learning_rate)?;
+            state.steps_done += 1;
+            step_losses.push(value);
+            progress.set_message(format!(
+                "epoch {epoch}/{} loss {value:.4} lr {learning_rate:.2e}",
+                options.epochs
+            ));
+            progress.inc(1);
+        }
+        let elapsed = epoch_started.elapsed();
+        let validation = validate(
+            &model,
+            &dataset,
+            &validation_indices,
+            options,
+            normalisation,
+            &device,
+        )?;
+        let train_loss = step_losses.iter().map(|&l| f64::from(l)).sum::<f64>()
+            / step_losses.len().max(1) as f64;
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            milliseconds_per_step: elapsed.as_secs_f64() * 1000.0 / step_losses.len().max(1) as f64,
+            step_losses,
+            validation_loss: validation.loss,
+            learning_rate,
+        };
+        let is_best = state
+            .best_validation_loss
+            .is_none_or(|best| validation.loss < best);
+        if is_best {
+            state.best_validation_loss = Some(validation.loss);
+            state.best_epoch = Some(epoch);
+            state.epochs_since_best = 0;
+        } else {
+            state.epochs_since_best += 1;
+        }
+        progress.suspend(|| {
+            eprintln!(
+                "epoch {epoch}/{}: train loss {:.4}, validation loss {:.4}{}, {:.0} ms/step",
+                options.epochs,
+                record.train_loss,
+                record.validation_loss,
+                if is_best { " (best)" } else { "" },
+                record.milliseconds_per_step
+            )
+        });
+        state.history.push(record);
+        state.epochs_done = epoch;
+        state.rng_state = rng.get_seed();
+        checkpoint.save(&varmap, &optimiser, &state, is_best)?;
+    }
+    progress.finish_and_clear();
+
+    // Export the best epoch, with thresholds chosen on its validation scores.
+    let best = checkpoint.best_weights_path();
+    if !best.is_file() {
+        bail!("no epoch finished, so there is no model to write");
+    }
+    varmap.load(&best).context("loading the best weights")?;
+    let validation = validate(
+        &model,
+        &dataset,
+        &validation_indices,
+        options,
+        normalisation,
+        &device,
+    )?;
+    let chosen: Vec<ChosenThreshold> = (0..labels.len())
+        .map(|label| {
+            let (scores, truth): (Vec<f32>, Vec<bool>) = validation
+                .probabilities
+                .iter()
+                .zip(&validation.truth)
+                .filter_map(|(p, t)| t[label].map(|t| (p[label], t)))
+                .unzip();
+            thresholds::choose_for_sensitivity(&scores, &truth, options.min_sensitivity)
+        })
+        .collect();
+    let best_epoch = state.best_epoch;
+    let manifest = export::write_model(
+        &options.out,
+        &best,
+        &export::ModelCard {
+            name: &options.name,
+            version: format!(
+                "seed-{}-epoch-{}",
+                options.seed,
+                best_epoch.unwrap_or(state.epochs_done)
+            ),
+            input_size: options.input_size,
+            normalisation: NORMALISATION,
+            labels: &labels,
+            thresholds: &chosen,
+            min_sensitivity: options.min_sensitivity,
+            training_data: format!(
+                "{}: {} training and {} validation images (split by seed {}), \
+                 augmented with shifts, scales, small rotations, exposure and noise",
+                dataset.description,
+                train_indices.len(),
+                validation_indices.len(),
+                options.seed
+            ),
+            validation_images: validation_indices.len(),
+        },
+    )?;
+    state.thresholds = Some(chosen.clone());
+    checkpoint.save_state(&state)?;
+    eprintln!(
+        "wrote {} (best epoch {}) in {:.0} s",
+        manifest.display(),
+        best_epoch.map_or("-".into(), |e| e.to_string()),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(TrainReport {
+        manifest,
+        history: state.history,
+        thresholds: chosen,
+        best_epoch,
+        stopped_early,
+    })
+}
+
+/// Image-level BCE plus weighted segmentation BCE.
+fn combined_loss(
+    output: &CompactOutput,
+    batch: &Batch,
+    segmentation_weight: f64,
+) -> candle_core::Result<Tensor> {
+    let image = loss::weighted_bce(&output.logits, &batch.targets, &batch.target_weights)?;
+    let segmentation = loss::weighted_bce(
+        &output.segmentation_logits,
+        &batch.masks,
+        &batch.mask_weights,
+    )?;
+    image + (segmentation * segmentation_weight)?
+}
+
+/// A validation pass's loss, probabilities and truth, per image.
+struct Validation {
+    loss: f64,
+    probabilities: Vec<Vec<f32>>,
+    truth: Vec<Vec<Option<bool>>>,
+}
+
+fn validate(
+    model: &CompactNet,
+    dataset: &Dataset,
+    indices: &[usize],
+    options: &TrainOptions,
+    normalisation: Normalisation,
+    device: &Device,
+) -> anyhow::Result<Validation> {
+    let mut weighted_loss = 0.0;
+    let mut probabilities = Vec::new();
+    let mut truth = Vec::new();
+    for chunk in indices.chunks(options.batch) {
+        let batch = batch::assemble(dataset, chunk, normalisation, None, device)?;
+        let output = model.forward_t(&batch.input, false)?;
+        let loss = combined_loss(&output, &batch, options.segmentation_weight)?;
+        weighted_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
+        let p = candle_nn::ops::sigmoid(&output.logits)?;
+        debug_assert_eq!(p.dim(D::Minus1)?, dataset.labels.len());
+        probabilities.extend(p.to_vec2::<f32>()?);
+        truth.extend(batch.truth);
+    }
+    Ok(Validation {
+        loss: weighted_loss / indices.len().max(1) as f64,
+        probabilities,
+        truth,
+    })
+}
+
+/// Splits `0..count` into training and validation indices, reproducibly
+/// from `seed`; both get at least one image.
+pub fn split(count: usize, fraction: f64, seed: u64) -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
+    if count < 3 {
+        bail!("a dataset needs at least 3 images to train and validate, this one has {count}");
+    }
+    let validation = ((count as f64 * fraction).round() as usize).clamp(1, count - 2);
+    let mut order: Vec<usize> = (0..count).collect();
+    Rng::with_seed(seed ^ 0x5eed_5911_u64).shuffle(&mut order);
+    let mut validation_indices = order[..validation].to_vec();
+    let mut train_indices = order[validation..].to_vec();
+    validation_indices.sort_unstable();
+    train_indices.sort_unstable();
+    Ok((train_indices, validation_indices))
+}
+
+/// The epoch's batches; a last batch of one image joins the one before
+/// (batch normalisation cannot train on a single image).
+fn batches(order: &[usize], size: usize) -> Vec<&[usize]> {
+    let mut out: Vec<&[usize]> = order.chunks(size).collect();
+    if out.len() > 1 && out.last().is_some_and(|b| b.len() == 1) {
+        out.pop();
+        let start = (out.len() - 1) * size;
+        *out.last_mut().expect("two batches") = &order[start..];
+    }
+    out
+}
+
+fn progress_bar(total: u64, done: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} | {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(done);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_reproducible_and_disjoint() {
+        let (train, validation) = split(20, 0.15, 3).unwrap();
+        assert_eq!(validation.len(), 3);
+        assert_eq!(train.len(), 17);
+        assert!(validation.iter().all(|v| !train.contains(v)));
+        assert_eq!(split(20, 0.15, 3).unwrap(), (train, validation));
+        assert!(split(2, 0.5, 1).is_err());
+    }
+
+    #[test]
+    fn a_lone_last_image_joins_the_previous_batch() {
+        let order: Vec<usize> = (0..9).collect();
+        let b = batches(&order, 4);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![4, 5]);
+        let b = batches(&order[..6], 4);
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![4, 2]);
+    }
+}
