@@ -89,8 +89,12 @@ impl AdamW {
             let Some(grad) = grads.get(&p.var) else {
                 continue;
             };
-            p.first_moment = ((&p.first_moment * c.beta1)? + (grad * (1.0 - c.beta1))?)?;
-            p.second_moment = ((&p.second_moment * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?;
+            // Gradients carry the step's graph; moments built from them
+            // would keep every step's activations alive. Detach both.
+            let grad = grad.detach();
+            p.first_moment = ((&p.first_moment * c.beta1)? + (&grad * (1.0 - c.beta1))?)?.detach();
+            p.second_moment =
+                ((&p.second_moment * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?.detach();
             let m_hat = (&p.first_moment / correction1)?;
             let v_hat = (&p.second_moment / correction2)?;
             let update = (m_hat / (v_hat.sqrt()? + c.epsilon)?)?;
