@@ -253,11 +253,17 @@ fn the_server_analyses_what_storescu_sends() {
     assert!(done, "{status:#}");
     let jobs = status["recent_jobs"].as_array().unwrap();
     let analysed = jobs.iter().find(|j| j["state"] == "analysed").unwrap();
-    assert!(analysed["model"].as_str().unwrap().contains("PLACEHOLDER"));
+    assert!(
+        analysed["model"]
+            .as_str()
+            .unwrap()
+            .contains("chestnet-compact-default")
+    );
     assert!(analysed["regions"].is_u64());
     let skipped = jobs.iter().find(|j| j["state"] == "not-analysed").unwrap();
     assert!(skipped["reason"].as_str().unwrap().contains("modality CT"));
-    assert!(node.log().contains("UNTRAINED PLACEHOLDER"));
+    assert!(node.log().contains("model=chestnet-compact-default"));
+    assert!(node.log().contains("research_use_only=true"));
     node.stop();
 }
 

@@ -1,8 +1,9 @@
 //! `chestnode evaluate` end to end on a small generated dataset: the files
 //! it writes, that the JSON agrees with the label files and with itself, and
-//! that it repeats exactly for a seed. The model is the untrained
-//! placeholder, so performance is not asserted; the metrics themselves are
-//! checked on hand-made cases in `src/evaluate/metrics_tests.rs`.
+//! that it repeats exactly for a seed. The model is the embedded default
+//! model, trained briefly on synthetic data, so performance is not
+//! asserted; the metrics themselves are checked on hand-made cases in
+//! `src/evaluate/metrics_tests.rs`.
 
 mod common;
 
@@ -113,7 +114,10 @@ fn evaluate_writes_a_consistent_report_and_plots() {
         serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
             .unwrap();
     assert_eq!(json["schema"], "chestnode-evaluation/1");
-    assert_eq!(json["model"]["placeholder"], true);
+    assert_eq!(
+        json["model"]["placeholder"], false,
+        "the embedded default model"
+    );
     assert_eq!(json["dataset"]["cases"], 8);
     assert_eq!(json["dataset"]["evaluated"], 8);
 
@@ -210,7 +214,8 @@ fn evaluate_writes_a_consistent_report_and_plots() {
     }
 
     let markdown = std::fs::read_to_string(out.join("evaluation.md")).unwrap();
-    assert!(markdown.contains("untrained placeholder"));
+    assert!(markdown.contains("chestnet-compact-default"));
+    assert!(markdown.contains("Research use only, not for diagnosis"));
     assert!(markdown.contains("| Lung nodule / mass |"));
     assert!(markdown.contains("Localisation (FROC)"));
     for plot in ["roc.png", "froc.png"] {

@@ -14,6 +14,7 @@
 pub mod compact;
 pub mod conv3x3;
 pub mod densenet;
+pub mod embedded;
 pub mod manifest;
 pub mod seeded;
 
@@ -158,18 +159,11 @@ impl Model {
     }
 
     /// The model a configuration asks for: the manifest at `manifest`, or
-    /// the built-in default. Until trained default weights ship in
-    /// `weights/`, the default is the untrained [`Model::placeholder`].
+    /// the embedded default (`weights/chestnet-compact-default.*`).
     pub fn from_config(manifest: Option<&Path>, device: &Device) -> anyhow::Result<Model> {
         match manifest {
             Some(path) => Model::load(path, device),
-            None => {
-                let labels: Vec<&str> = crate::findings::Category::ALL
-                    .iter()
-                    .map(|c| c.key())
-                    .collect();
-                Model::placeholder(&labels)
-            }
+            None => embedded::load(device),
         }
     }
 
