@@ -215,7 +215,7 @@ struct ServeArgs {
     /// Seconds in-flight associations get at shutdown [default: 30]
     #[arg(long, value_name = "SECS")]
     shutdown_grace: Option<u64>,
-    /// Images analysed at once; 0 receives and queues only [default: 1]
+    /// Images analysed at once; 0 receives and queues only [default: 2]
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Seconds before a failed analysis is retried (×4 each time) [default: 30]

@@ -2,8 +2,9 @@
 //! queue, analyse their images and record the outcome.
 //!
 //! Inference is CPU-bound and blocking, so it never runs on the async
-//! runtime; the pool is bounded (`analysis.workers`, 1 by default, since
-//! candle already spreads one forward pass over every core). A panic in a
+//! runtime; the pool is bounded (`analysis.workers`, 2 by default: one
+//! decodes while the other runs the model; more would only compete for
+//! the cores a forward pass already spreads over). A panic in a
 //! decoder or model is caught and counted as a failed attempt, so one bad
 //! image cannot take a worker down; failed attempts are retried a bounded
 //! number of times (`queue::MAX_ATTEMPTS`).
