@@ -65,6 +65,16 @@ fn start_node_keeping_less(root: &Path, config: &Path) -> Node {
     )
 }
 
+/// Sends the quick chest CR with `storescu` and checks it was accepted.
+fn send_chest(node: &Node) {
+    let output = node.storescu(&["-xy"], &[&test_data().join(CHEST)]);
+    assert!(
+        output.status.success(),
+        "{}",
+        common::combined_output(&output)
+    );
+}
+
 /// A source attribute, as text.
 fn source_attribute(file: &str, tag: dicom_core::Tag) -> String {
     dicom_object::open_file(test_data().join(file))
@@ -105,11 +115,7 @@ fn sr_overlay_and_gsps_reach_orthanc_in_the_source_study() {
     let orthanc = Orthanc::start(OrthancOptions::default());
     let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc", "gsps""#);
     let mut node = start_node(root.path(), &config);
-    assert!(
-        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
-            .status
-            .success()
-    );
+    send_chest(&node);
 
     let arrived = wait_until(Duration::from_secs(90), || orthanc.instance_count() == 3);
     assert!(arrived, "{}\n{:#}", node.log(), node.status());
@@ -197,11 +203,7 @@ fn a_pacs_that_rejects_us_permanently_gets_a_dead_letter_not_a_loop() {
     });
     let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc""#);
     let mut node = start_node(root.path(), &config);
-    assert!(
-        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
-            .status
-            .success()
-    );
+    send_chest(&node);
     let dead = wait_until(Duration::from_secs(90), || {
         backlog(&node)["dead_letter"].as_u64() == Some(2)
     });
@@ -236,11 +238,7 @@ fn two_nodes_analysing_the_same_image_make_the_same_objects() {
         let root = tempfile::tempdir().unwrap();
         let config = config_for(root.path(), orthanc.dicom_port, r#""sr", "sc""#);
         let mut node = start_node(root.path(), &config);
-        assert!(
-            node.storescu(&["-xy"], &[&test_data().join(CHEST)])
-                .status
-                .success()
-        );
+        send_chest(&node);
         let delivered = wait_until(Duration::from_secs(90), || {
             backlog(&node)["delivered"].as_u64() == Some(2)
         });
@@ -276,11 +274,7 @@ fn retention_deletes_delivered_images_and_keeps_undelivered_ones() {
     )
     .unwrap();
     let mut node = start_node_keeping_less(root.path(), &config);
-    assert!(
-        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
-            .status
-            .success()
-    );
+    send_chest(&node);
     let swept = wait_until(Duration::from_secs(90), || {
         node.status()["instances_received"].as_u64() == Some(0)
     });
@@ -298,11 +292,7 @@ fn retention_deletes_delivered_images_and_keeps_undelivered_ones() {
     let config = root.path().join("chestnode.toml");
     std::fs::write(&config, text).unwrap();
     let mut node = start_node_keeping_less(root.path(), &config);
-    assert!(
-        node.storescu(&["-xy"], &[&test_data().join(CHEST)])
-            .status
-            .success()
-    );
+    send_chest(&node);
     let waiting = wait_until(Duration::from_secs(90), || {
         backlog(&node)["pending"].as_u64() == Some(1)
     });
