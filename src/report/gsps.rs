@@ -11,7 +11,9 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
-use super::header::{ResultContext, ResultObject, put_empty, put_seq, put_str, put_u16};
+use super::header::{
+    ResultContext, ResultObject, closed_graphic_data, put_empty, put_seq, put_str, put_u16,
+};
 use crate::analysis::AnalysisResult;
 use crate::config::ResultKind;
 use crate::findings::LocalisedFinding;
@@ -201,10 +203,7 @@ fn carry_greyscale_transforms(source: &InMemDicomObject, state: &mut InMemDicomO
 
 /// A closed POLYLINE graphic in image pixels (first point repeated).
 fn polyline(points: &[[f32; 2]]) -> InMemDicomObject {
-    let mut data: Vec<f32> = points.iter().flatten().copied().collect();
-    if let Some(first) = points.first() {
-        data.extend_from_slice(first);
-    }
+    let data = closed_graphic_data(points);
     let mut graphic = InMemDicomObject::new_empty();
     put_str(
         &mut graphic,

@@ -218,6 +218,19 @@ pub fn put_str(object: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
     object.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
 }
 
+/// GRAPHIC DATA of a closed polygon: (column, row) pairs with the first
+/// point repeated at the end (unless the outline already ends on it), as
+/// SR SCOORD and presentation-state POLYLINE graphics both want it.
+pub fn closed_graphic_data(points: &[[f32; 2]]) -> Vec<f32> {
+    let mut data: Vec<f32> = points.iter().flatten().copied().collect();
+    if let Some(first) = points.first()
+        && points.last() != Some(first)
+    {
+        data.extend_from_slice(first);
+    }
+    data
+}
+
 /// Puts an element of VR US.
 pub fn put_u16(object: &mut InMemDicomObject, tag: Tag, value: u16) {
     object.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));

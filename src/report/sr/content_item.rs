@@ -10,7 +10,7 @@ use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::report::header::{code_item, put_seq, put_str};
+use crate::report::header::{closed_graphic_data, code_item, put_seq, put_str};
 
 /// A coded concept: (code value, coding scheme designator, code meaning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,12 +241,7 @@ pub fn closed_polyline(
 ) -> InMemDicomObject {
     let mut item = item(Some(relationship), "SCOORD", name);
     put_str(&mut item, tags::GRAPHIC_TYPE, VR::CS, "POLYLINE");
-    let mut data: Vec<f32> = points.iter().flatten().copied().collect();
-    if let Some(first) = points.first() {
-        if points.last() != Some(first) {
-            data.extend_from_slice(first);
-        }
-    }
+    let data = closed_graphic_data(points);
     item.put(dicom_core::DataElement::new(
         tags::GRAPHIC_DATA,
         VR::FL,
