@@ -9,7 +9,9 @@
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::identity::copy_identity;
 use super::uids::{ResultUids, UidRole};
@@ -54,9 +56,15 @@ impl ResultObject {
             .implementation_class_uid(crate::store::IMPLEMENTATION_CLASS_UID)
             .implementation_version_name(crate::store::IMPLEMENTATION_VERSION_NAME)
             .build()?;
-        let file = self.dataset.clone().with_exact_meta(meta);
-        let mut bytes = Vec::new();
-        file.write_all(&mut bytes)?;
+        // Preamble, magic, meta group, then the data set written in place
+        // (no copy of a possibly 11 MB overlay just to attach the meta).
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        meta.write(&mut bytes)?;
+        let syntax = TransferSyntaxRegistry
+            .get(Self::TRANSFER_SYNTAX)
+            .expect("explicit VR little endian is built in");
+        self.dataset.write_dataset_with_ts(&mut bytes, syntax)?;
         Ok(bytes)
     }
 }
