@@ -26,6 +26,8 @@ pub struct Config {
     pub report: ReportConfig,
     pub outbox: OutboxConfig,
     pub http: HttpConfig,
+    /// Which images are analysed first.
+    pub priority: crate::queue::PriorityConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,
@@ -381,6 +383,9 @@ impl Config {
         }
         if self.http.enabled && self.http.port == 0 {
             bail!("http.port must be a port number (1-65535)");
+        }
+        for ae in self.priority.calling_ae_titles.keys() {
+            validate_ae_title(ae).with_context(|| format!("priority.calling_ae_titles {ae:?}"))?;
         }
         if n.max_associations == 0 {
             bail!("network.max_associations must be at least 1");

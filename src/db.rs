@@ -13,7 +13,7 @@ use crate::incidents::IncidentLog;
 use crate::outbox::{DeliverySignal, OUTBOX_TREE, Outbox};
 use std::sync::Arc;
 
-use crate::queue::{JOBS_TREE, JobQueue, JobState, RESULTS_TREE, WorkSignal};
+use crate::queue::{JOBS_TREE, JobQueue, RESULTS_TREE, WorkSignal};
 
 /// Name of the sled tree holding one record per stored instance.
 pub const INSTANCES_TREE: &str = "instances";
@@ -64,7 +64,7 @@ impl Database {
     fn count_unfinished(&self) -> anyhow::Result<()> {
         let mut unfinished = 0;
         for job in self.queue().iter() {
-            if matches!(job?.state, JobState::Pending | JobState::Analysing) {
+            if job?.state.awaits_analysis() {
                 unfinished += 1;
             }
         }
@@ -81,7 +81,11 @@ impl Database {
     }
 
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(self.outbox.clone(), self.deliveries_due.clone())
+        Outbox::new(
+            self.outbox.clone(),
+            self.jobs.clone(),
+            self.deliveries_due.clone(),
+        )
     }
 
     /// Forces everything written so far to disk.

@@ -26,7 +26,7 @@ use crate::scp::{Listener, SessionContext};
 use crate::status::serve_control_socket;
 use crate::store::Store;
 use crate::store::retention::{RetentionPolicy, RetentionSweeper};
-use crate::worker::WorkerPool;
+use crate::worker::{Schedule, WorkerPool};
 
 /// After aborting, how long sessions get to close their sockets.
 const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -76,8 +76,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         version: model.manifest.model.version.clone(),
         placeholder: model.is_placeholder(),
     });
+    let schedule = Schedule {
+        workers: config.analysis.workers,
+        retry_delay: std::time::Duration::from_secs(config.analysis.retry_delay_secs),
+        priority_aging: config.priority.aging(),
+    };
     let workers = WorkerPool::start(
-        config.analysis.workers,
+        schedule,
         store.database().clone(),
         store.data_dir().to_path_buf(),
         Arc::new(model),
@@ -86,7 +91,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             store.data_dir().to_path_buf(),
             store.database().outbox(),
         )?),
-        std::time::Duration::from_secs(config.analysis.retry_delay_secs),
         metrics.clone(),
     )?;
 
@@ -128,6 +132,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         dimse_timeout: config.network.dimse_timeout(),
         idle_timeout: config.network.idle_timeout(),
         metrics: metrics.clone(),
+        priority: config.priority.clone(),
     });
     let listener = Listener::new(tcp, config.clone(), session_context)?;
     listener

@@ -98,6 +98,15 @@ pub struct JobSummary {
     /// The result objects made from the image (SR, overlay, GSPS).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub results: Vec<ResultSummary>,
+    /// Each destination's state: delivering, delivered or dead-letter.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub deliveries: BTreeMap<String, String>,
+    /// Seconds since the Unix epoch.
+    pub received_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub analysed_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delivered_at: Option<u64>,
 }
 
 /// One result object of a job.
@@ -110,7 +119,9 @@ pub struct ResultSummary {
 impl JobSummary {
     fn of(job: &Job, db: &Database) -> JobSummary {
         let reason = match &job.state {
-            JobState::NotAnalysed { reason } | JobState::Failed { reason } => Some(reason.clone()),
+            JobState::NotAnalysed { reason } | JobState::DeadLetter { reason } => {
+                Some(reason.clone())
+            }
             _ => None,
         };
         let result: Option<AnalysisResult> = db
@@ -149,6 +160,14 @@ impl JobSummary {
                     sop_instance_uid: object.sop_instance_uid.clone(),
                 })
                 .collect(),
+            deliveries: job
+                .deliveries
+                .iter()
+                .map(|(name, progress)| (name.clone(), progress.state.label().to_owned()))
+                .collect(),
+            received_at: job.created_at,
+            analysed_at: job.analysed_at,
+            delivered_at: job.delivered_at,
         }
     }
 }

@@ -26,6 +26,17 @@ use crate::store::index;
 /// How long an idle worker sleeps before looking again without a signal.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
+/// How the pool schedules its work.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Worker threads; zero receives and queues only.
+    pub workers: usize,
+    /// Delay before the first retry of a failed analysis.
+    pub retry_delay: Duration,
+    /// A waiting job gains one priority level per this much waiting.
+    pub priority_aging: Duration,
+}
+
 /// Running workers.
 pub struct WorkerPool {
     stop: Arc<AtomicBool>,
@@ -37,14 +48,14 @@ impl WorkerPool {
     /// Requeues jobs a previous run left in `analysing`, then starts
     /// `workers` threads.
     pub fn start(
-        workers: usize,
+        schedule: Schedule,
         db: Database,
         data_dir: PathBuf,
         model: Arc<Model>,
         publisher: Arc<Publisher>,
-        retry_delay: Duration,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<WorkerPool> {
+        let workers = schedule.workers;
         let requeued = db.queue().requeue_interrupted()?;
         if requeued > 0 {
             tracing::warn!(
@@ -64,7 +75,7 @@ impl WorkerPool {
                     data_dir: data_dir.clone(),
                     model: model.clone(),
                     publisher: publisher.clone(),
-                    retry_delay,
+                    schedule,
                     metrics: metrics.clone(),
                 };
                 std::thread::Builder::new()
@@ -93,8 +104,7 @@ struct Worker {
     model: Arc<Model>,
     /// Builds, stores and queues the result objects.
     publisher: Arc<Publisher>,
-    /// Delay before the first retry of a failed analysis.
-    retry_delay: Duration,
+    schedule: Schedule,
     metrics: Arc<Metrics>,
 }
 
@@ -103,7 +113,7 @@ impl Worker {
         let queue = self.db.queue();
         let mut seen = queue.signal().generation();
         while !stop.load(Ordering::SeqCst) {
-            match queue.claim_next() {
+            match queue.claim_next(self.schedule.priority_aging) {
                 Ok(Some(job)) => self.process(&job),
                 Ok(None) => seen = queue.signal().wait(seen, IDLE_POLL),
                 Err(error) => {
@@ -130,7 +140,7 @@ impl Worker {
         };
         let path = self.data_dir.join(&record.path);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            analyse_path(&self.model, &path).map(|analysis| self.publish(analysis))
+            analyse_path(&self.model, &path).map(|analysis| self.publish(analysis, job.id))
         }));
         let recorded = match outcome {
             Ok(Ok(Err(error))) => {
@@ -180,7 +190,7 @@ impl Worker {
 
     /// Makes the result objects of an analysed image; other outcomes pass
     /// through. Runs inside the panic guard, like the analysis itself.
-    fn publish(&self, analysis: Analysis) -> anyhow::Result<Outcome> {
+    fn publish(&self, analysis: Analysis, job_id: u64) -> anyhow::Result<Outcome> {
         let Analysis {
             outcome,
             source,
@@ -190,7 +200,9 @@ impl Worker {
         match (outcome, radiograph) {
             (Outcome::Analysed(mut result), Some(radiograph)) => {
                 let started = std::time::Instant::now();
-                result.published = self.publisher.publish(&source, &result, &radiograph)?;
+                result.published =
+                    self.publisher
+                        .publish(&source, &result, &radiograph, Some(job_id))?;
                 result.timings.report_ms = started.elapsed().as_secs_f64() * 1000.0;
                 Ok(Outcome::Analysed(result))
             }
@@ -200,7 +212,11 @@ impl Worker {
 
     /// Records a failed attempt: retried later while attempts remain.
     fn fail(&self, job: &Job, reason: &str) {
-        match self.db.queue().retry_or_fail(job, reason, self.retry_delay) {
+        match self
+            .db
+            .queue()
+            .retry_or_fail(job, reason, self.schedule.retry_delay)
+        {
             Ok(state) => {
                 tracing::warn!(job = job.id, attempts = job.attempts, %reason, next = state.label(), "analysis failed");
                 self.db.incidents.record(

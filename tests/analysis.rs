@@ -288,7 +288,7 @@ fn an_undecodable_image_is_retried_a_few_times_then_marked_failed() {
     let mut node = Node::start(root.path(), &["--workers", "1", "--retry-delay", "0"]);
     assert!(node.storescu(&["-xu", "-R"], &[&broken]).status.success());
     let failed = wait_until(Duration::from_secs(60), || {
-        node.status()["jobs_by_state"]["failed"].as_u64() == Some(1)
+        node.status()["jobs_by_state"]["dead-letter"].as_u64() == Some(1)
     });
     let status = node.status();
     assert!(failed, "{status:#}");

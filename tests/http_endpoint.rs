@@ -181,7 +181,7 @@ fn queue_depth_counts_pending_jobs_and_a_duplicate_adds_none() {
     send(&node, &[], CT);
     let text = metrics(&node);
     assert_eq!(
-        sample(&text, r#"chestnode_queue_jobs{state="pending"}"#),
+        sample(&text, r#"chestnode_queue_jobs{state="received"}"#),
         Some(2.0),
         "{text}"
     );
@@ -209,7 +209,7 @@ fn queue_depth_counts_pending_jobs_and_a_duplicate_adds_none() {
         3.0
     );
     assert_eq!(
-        value(&node, r#"chestnode_queue_jobs{state="pending"}"#),
+        value(&node, r#"chestnode_queue_jobs{state="received"}"#),
         2.0,
         "a duplicate makes no job"
     );

@@ -50,6 +50,7 @@ fn result_object(data_dir: &Path, file: &str, kind: ResultKind) -> NewDelivery {
         transfer_syntax_uid: meta.transfer_syntax().to_owned(),
         path: relative,
         source_sop_instance_uid: "1.2.826.0.1.3680043.10.1.1".into(),
+        job_id: None,
     }
 }
 

@@ -108,7 +108,7 @@ fn every_test_file_is_stored_unchanged_in_its_own_transfer_syntax() {
     assert_eq!(status["server_running"], true);
     assert_eq!(status["instances_received"].as_u64(), Some(distinct));
     assert_eq!(status["jobs_total"].as_u64(), Some(distinct));
-    assert_eq!(status["jobs_by_state"]["pending"].as_u64(), Some(distinct));
+    assert_eq!(status["jobs_by_state"]["received"].as_u64(), Some(distinct));
     assert!(node.temporary_files().is_empty());
     assert!(
         node.log().contains("duplicate instance"),
@@ -209,14 +209,14 @@ fn jobs_survive_a_restart_and_a_crash() {
     // Status works while the server is stopped.
     let stopped = node.status();
     assert_eq!(stopped["server_running"], false);
-    assert_eq!(stopped["jobs_by_state"]["pending"].as_u64(), Some(2));
+    assert_eq!(stopped["jobs_by_state"]["received"].as_u64(), Some(2));
 
     node.start_again();
     assert_eq!(node.pending_jobs(), 2);
     assert_stored(&node.storescu(&["-xu", "-R"], &[&files[2]]));
     // A crash right after the acknowledgement loses nothing.
     node.kill();
-    assert_eq!(node.status()["jobs_by_state"]["pending"].as_u64(), Some(3));
+    assert_eq!(node.status()["jobs_by_state"]["received"].as_u64(), Some(3));
     node.start_again();
     assert_eq!(node.pending_jobs(), 3);
     assert_eq!(node.instance_files().len(), 3);

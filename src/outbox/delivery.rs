@@ -59,6 +59,10 @@ pub struct Delivery {
     pub path: PathBuf,
     /// The analysed image this result is about.
     pub source_sop_instance_uid: String,
+    /// The job of the analysed image (absent in records made before jobs
+    /// tracked their deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<u64>,
     /// Attempts made so far, successful or not.
     pub attempts: u32,
     /// Seconds since the Unix epoch.
@@ -94,6 +98,7 @@ mod tests {
             transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
             path: PathBuf::from("results/1.2.3.4.dcm"),
             source_sop_instance_uid: "1.2.3".into(),
+            job_id: Some(7),
             attempts: 0,
             created_at: 100,
             last_attempt_at: None,

@@ -11,6 +11,11 @@
 //! sends the same instance once more, which a PACS stores as the same
 //! object.
 //!
+//! Each record names the job whose image it came from, and every change to
+//! a record updates that job's per-destination progress in the same sled
+//! transaction (see `queue::progress`), so `analysed → delivering →
+//! delivered | dead-letter` on the job always agrees with its deliveries.
+//!
 //! One sender task per destination ([`sender`]) takes the due records,
 //! sends them over one association ([`scu`]), and records each outcome as
 //! it comes: delivered; a transient failure ([`failure`]) retried after
@@ -37,10 +42,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
 
 use crate::config::{DestinationConfig, ResultKind};
 use crate::incidents::unix_now;
+use crate::queue::{DeliveryUpdate, DestinationState, Job, job_key};
 
 /// Name of the sled tree holding deliveries.
 pub const OUTBOX_TREE: &str = "outbox";
@@ -55,6 +64,8 @@ pub struct NewDelivery {
     /// The Part-10 file, relative to the data directory.
     pub path: PathBuf,
     pub source_sop_instance_uid: String,
+    /// The job of the analysed image, whose progress the delivery updates.
+    pub job_id: Option<u64>,
 }
 
 /// One destination's deliveries by state, for `chestnode status`.
@@ -73,6 +84,8 @@ pub struct DestinationBacklog {
 #[derive(Clone)]
 pub struct Outbox {
     tree: sled::Tree,
+    /// The jobs tree: each delivery change is recorded on its job too.
+    jobs: sled::Tree,
     signal: Arc<DeliverySignal>,
 }
 
@@ -102,8 +115,8 @@ fn destination_prefix(destination: &str) -> Vec<u8> {
 }
 
 impl Outbox {
-    pub fn new(tree: sled::Tree, signal: Arc<DeliverySignal>) -> Outbox {
-        Outbox { tree, signal }
+    pub fn new(tree: sled::Tree, jobs: sled::Tree, signal: Arc<DeliverySignal>) -> Outbox {
+        Outbox { tree, jobs, signal }
     }
 
     pub fn signal(&self) -> &DeliverySignal {
@@ -138,6 +151,7 @@ impl Outbox {
                 transfer_syntax_uid: object.transfer_syntax_uid.clone(),
                 path: object.path.clone(),
                 source_sop_instance_uid: object.source_sop_instance_uid.clone(),
+                job_id: object.job_id,
                 attempts: 0,
                 created_at: now,
                 last_attempt_at: None,
@@ -146,19 +160,26 @@ impl Outbox {
             };
             records.push((
                 delivery_key(&destination.name, &object.sop_instance_uid),
-                serde_json::to_vec(&delivery)?,
+                delivery,
             ));
         }
         if records.is_empty() {
             return Ok(0);
         }
-        let outcome = self.tree.transaction(|tree| {
+        let outcome = (&self.tree, &self.jobs).transaction(|(tree, jobs)| {
             let mut created = 0;
-            for (key, value) in &records {
-                if tree.get(key)?.is_none() {
-                    tree.insert(key.as_slice(), value.as_slice())?;
-                    created += 1;
-                }
+            for (key, delivery) in &records {
+                // An existing record keeps its state; the job learns it.
+                let current = match tree.get(key)? {
+                    Some(existing) => serde_json::from_slice(&existing).unwrap_or(delivery.clone()),
+                    None => {
+                        let value = serde_json::to_vec(delivery).expect("serialisable");
+                        tree.insert(key.as_slice(), value)?;
+                        created += 1;
+                        delivery.clone()
+                    }
+                };
+                record_on_job(jobs, &current, false)?;
             }
             Ok::<_, ConflictableTransactionError<()>>(created)
         });
@@ -270,7 +291,8 @@ impl Outbox {
         self.settle(delivery, Some(reason), state)
     }
 
-    /// Records the outcome of one attempt on a pending delivery and flushes.
+    /// Records the outcome of one attempt on a pending delivery, and on its
+    /// job, in one transaction; then flushes.
     fn settle(
         &self,
         delivery: &Delivery,
@@ -278,39 +300,46 @@ impl Outbox {
         state: DeliveryState,
     ) -> anyhow::Result<Delivery> {
         let key = delivery_key(&delivery.destination, &delivery.sop_instance_uid);
-        let now = unix_now();
-        let mut not_pending = None;
-        let updated = self.tree.update_and_fetch(&key, |old| {
-            let mut record: Delivery = serde_json::from_slice(old?).ok()?;
+        let outcome = (&self.tree, &self.jobs).transaction(|(tree, jobs)| {
+            let Some(old) = tree.get(&key)? else {
+                return Err(ConflictableTransactionError::Abort(None));
+            };
+            let mut record: Delivery = serde_json::from_slice(&old)
+                .map_err(|_| ConflictableTransactionError::Abort(None))?;
             if !matches!(record.state, DeliveryState::Pending { .. }) {
-                not_pending = Some(record.state.label());
-                return Some(serde_json::to_vec(&record).expect("serialisable"));
+                return Err(ConflictableTransactionError::Abort(Some(
+                    record.state.label(),
+                )));
             }
-            not_pending = None;
             record.attempts += 1;
-            record.last_attempt_at = Some(now);
+            record.last_attempt_at = Some(unix_now());
             record.state = state.clone();
             if let Some(error) = error {
                 record.last_error = Some(error.to_owned());
             }
-            Some(serde_json::to_vec(&record).expect("serialisable"))
-        })?;
-        let Some(updated) = updated else {
-            bail!(
+            tree.insert(
+                key.as_slice(),
+                serde_json::to_vec(&record).expect("serialisable"),
+            )?;
+            record_on_job(jobs, &record, true)?;
+            Ok(record)
+        });
+        let updated = match outcome {
+            Ok(record) => record,
+            Err(TransactionError::Abort(None)) => bail!(
                 "no delivery of {} to {}",
                 delivery.sop_instance_uid,
                 delivery.destination
-            );
-        };
-        if let Some(label) = not_pending {
-            bail!(
+            ),
+            Err(TransactionError::Abort(Some(label))) => bail!(
                 "delivery of {} to {} is {label}, not pending",
                 delivery.sop_instance_uid,
                 delivery.destination
-            );
-        }
+            ),
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+        };
         self.tree.flush().context("flushing the outbox")?;
-        Ok(serde_json::from_slice(&updated)?)
+        Ok(updated)
     }
 
     /// Moves dead letters — of one destination, or all — back to pending,
@@ -322,20 +351,28 @@ impl Outbox {
         };
         let mut retried = 0;
         for entry in entries {
-            let (key, value) = entry?;
-            let mut delivery: Delivery = serde_json::from_slice(&value)?;
-            if !matches!(delivery.state, DeliveryState::DeadLetter { .. }) {
-                continue;
-            }
-            delivery.state = DeliveryState::Pending { not_before_ms: 0 };
-            let new = serde_json::to_vec(&delivery)?;
-            // Compare-and-swap: a record changed meanwhile is left alone.
-            if self
-                .tree
-                .compare_and_swap(key, Some(value), Some(new))?
-                .is_ok()
-            {
-                retried += 1;
+            let (key, _) = entry?;
+            let outcome = (&self.tree, &self.jobs).transaction(|(tree, jobs)| {
+                let Some(value) = tree.get(&key)? else {
+                    return Ok(false);
+                };
+                let mut delivery: Delivery = match serde_json::from_slice(&value) {
+                    Ok(delivery) => delivery,
+                    Err(_) => return Ok(false),
+                };
+                if !matches!(delivery.state, DeliveryState::DeadLetter { .. }) {
+                    return Ok(false);
+                }
+                delivery.state = DeliveryState::Pending { not_before_ms: 0 };
+                tree.insert(&key, serde_json::to_vec(&delivery).expect("serialisable"))?;
+                record_on_job(jobs, &delivery, false)?;
+                Ok::<_, ConflictableTransactionError<()>>(true)
+            });
+            match outcome {
+                Ok(true) => retried += 1,
+                Ok(false) => {}
+                Err(TransactionError::Abort(())) => unreachable!("never aborted"),
+                Err(TransactionError::Storage(error)) => return Err(error.into()),
             }
         }
         self.tree.flush().context("flushing the outbox")?;
@@ -386,6 +423,48 @@ impl Outbox {
         }
         Ok(dead)
     }
+}
+
+/// Records a delivery's current state on its job, inside the transaction
+/// that changed the delivery. A delivery without a job (made by an older
+/// version), or whose job is gone, records nothing.
+fn record_on_job(
+    jobs: &TransactionalTree,
+    delivery: &Delivery,
+    attempted: bool,
+) -> Result<(), UnabortableTransactionError> {
+    let Some(job_id) = delivery.job_id else {
+        return Ok(());
+    };
+    let key = job_key(job_id);
+    let Some(bytes) = jobs.get(key)? else {
+        return Ok(());
+    };
+    let Ok(mut job) = serde_json::from_slice::<Job>(&bytes) else {
+        return Ok(());
+    };
+    let (state, error) = match &delivery.state {
+        DeliveryState::Pending { .. } => (
+            DestinationState::Delivering,
+            attempted
+                .then_some(delivery.last_error.as_deref())
+                .flatten(),
+        ),
+        DeliveryState::Delivered { .. } => (DestinationState::Delivered, None),
+        DeliveryState::DeadLetter { reason } => {
+            (DestinationState::DeadLetter, Some(reason.as_str()))
+        }
+    };
+    let update = DeliveryUpdate {
+        destination: &delivery.destination,
+        sop_instance_uid: &delivery.sop_instance_uid,
+        state,
+        attempted,
+        error,
+    };
+    job.record_delivery(&update, unix_now());
+    jobs.insert(&key, serde_json::to_vec(&job).expect("serialisable"))?;
+    Ok(())
 }
 
 /// A result path must stay inside the data directory: relative, without

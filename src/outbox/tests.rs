@@ -10,6 +10,7 @@ fn outbox() -> (tempfile::TempDir, Outbox) {
     let db = sled::open(dir.path()).unwrap();
     let outbox = Outbox::new(
         db.open_tree(OUTBOX_TREE).unwrap(),
+        db.open_tree(crate::queue::JOBS_TREE).unwrap(),
         Arc::new(DeliverySignal::default()),
     );
     (dir, outbox)
@@ -33,6 +34,7 @@ fn object(uid: &str, kind: ResultKind) -> NewDelivery {
         transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
         path: PathBuf::from(format!("results/{uid}.dcm")),
         source_sop_instance_uid: "1.2.3".into(),
+        job_id: None,
     }
 }
 
@@ -261,4 +263,90 @@ fn backlog_counts_each_destination_by_state() {
             },
         ]
     );
+}
+
+/// An outbox over a database that also holds one analysing job, id 1.
+fn outbox_with_job() -> (tempfile::TempDir, Outbox, sled::Tree) {
+    use crate::queue::{Job, JobState, Priority, job_key};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let jobs = db.open_tree(crate::queue::JOBS_TREE).unwrap();
+    let mut job = Job::received(1, "1.2.3".into(), Priority::Medium, unix_now());
+    job.state = JobState::Analysing;
+    jobs.insert(job_key(1), serde_json::to_vec(&job).unwrap())
+        .unwrap();
+    let outbox = Outbox::new(
+        db.open_tree(OUTBOX_TREE).unwrap(),
+        jobs.clone(),
+        Arc::new(DeliverySignal::default()),
+    );
+    (dir, outbox, jobs)
+}
+
+fn job_in(jobs: &sled::Tree) -> crate::queue::Job {
+    serde_json::from_slice(&jobs.get(crate::queue::job_key(1)).unwrap().unwrap()).unwrap()
+}
+
+#[test]
+fn every_delivery_change_moves_its_job_through_the_lifecycle() {
+    use crate::queue::{DestinationState, JobState};
+    let (_dir, outbox, jobs) = outbox_with_job();
+    for (uid, kind) in [("1.2.9.10", ResultKind::Sr), ("1.2.9.11", ResultKind::Gsps)] {
+        let mut result = object(uid, kind);
+        result.job_id = Some(1);
+        outbox.enqueue(&destinations(), &result).unwrap();
+    }
+    let mut job = job_in(&jobs);
+    assert_eq!(job.state, JobState::Analysing);
+    job.finish_analysis(unix_now());
+    jobs.insert(crate::queue::job_key(1), serde_json::to_vec(&job).unwrap())
+        .unwrap();
+
+    let sr = outbox.get("pacs", "1.2.9.10").unwrap().unwrap();
+    outbox
+        .record_transient_failure(&sr, "connection refused", &minute())
+        .unwrap();
+    let job = job_in(&jobs);
+    assert_eq!(job.state, JobState::Delivering);
+    assert_eq!(job.deliveries["pacs"].attempts, 1);
+    assert_eq!(
+        job.deliveries["pacs"].last_error.as_deref(),
+        Some("connection refused")
+    );
+
+    let gsps = outbox.get("viewer", "1.2.9.11").unwrap().unwrap();
+    outbox.dead_letter(&gsps, "0xA900 refused").unwrap();
+    assert_eq!(
+        job_in(&jobs).deliveries["viewer"].state,
+        DestinationState::DeadLetter
+    );
+    assert_eq!(
+        job_in(&jobs).state,
+        JobState::Delivering,
+        "pacs still to go"
+    );
+
+    outbox.retry_dead_letters(Some("viewer")).unwrap();
+    assert_eq!(
+        job_in(&jobs).deliveries["viewer"].state,
+        DestinationState::Delivering
+    );
+    let sr = outbox.get("pacs", "1.2.9.10").unwrap().unwrap();
+    let mut due = sr.clone();
+    due.state = DeliveryState::Pending { not_before_ms: 0 };
+    outbox.mark_delivered(&due).unwrap();
+    let gsps = outbox.get("viewer", "1.2.9.11").unwrap().unwrap();
+    outbox.dead_letter(&gsps, "0xA900 refused again").unwrap();
+    assert_eq!(
+        job_in(&jobs).state,
+        JobState::DeadLetter {
+            reason: "delivery to viewer: 0xA900 refused again".into()
+        }
+    );
+    outbox.retry_dead_letters(None).unwrap();
+    let gsps = outbox.get("viewer", "1.2.9.11").unwrap().unwrap();
+    outbox.mark_delivered(&gsps).unwrap();
+    let job = job_in(&jobs);
+    assert_eq!(job.state, JobState::Delivered);
+    assert!(job.delivered_at.is_some());
 }

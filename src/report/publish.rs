@@ -80,6 +80,7 @@ impl Publisher {
         source: &InMemDicomObject,
         result: &AnalysisResult,
         radiograph: &Radiograph,
+        job_id: Option<u64>,
     ) -> anyhow::Result<Vec<PublishedObject>> {
         let now = chrono::Local::now();
         let context = ResultContext {
@@ -110,6 +111,7 @@ impl Publisher {
                         transfer_syntax_uid: ResultObject::TRANSFER_SYNTAX.to_owned(),
                         path: path.clone(),
                         source_sop_instance_uid: context.source_instance_uid(),
+                        job_id,
                     },
                 )?;
                 Ok(PublishedObject {

@@ -23,7 +23,6 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::Metrics;
-use crate::queue::Priority;
 use crate::scp::contexts;
 use crate::scp::dimse::{Command, Response, command_field, status};
 use crate::scp::pdu_reader::{PduError, PduReader, Pdv, Received};
@@ -40,6 +39,8 @@ pub struct SessionContext {
     /// Longest wait for the next message.
     pub idle_timeout: Duration,
     pub metrics: Arc<Metrics>,
+    /// Decides each instance's analysis priority.
+    pub priority: crate::queue::PriorityConfig,
 }
 
 /// An accepted presentation context.
@@ -396,7 +397,10 @@ impl Session<'_> {
             sop_instance_uid: instance,
             transfer_syntax_uid: context.transfer_syntax.clone(),
             calling_ae_title: self.calling.to_owned(),
-            priority: Priority::from_dimse(request.priority),
+            priority: self
+                .context
+                .priority
+                .priority_of(self.calling, request.priority),
         };
         match tokio::task::block_in_place(|| self.context.store.begin(meta)) {
             Ok(incoming) => Sink::Store(incoming),

@@ -57,7 +57,7 @@ pub fn insert_with_job(
 ) -> anyhow::Result<Indexed> {
     let job_id = db.db.generate_id()?;
     record.job_id = job_id;
-    let job = Job::pending(
+    let job = Job::received(
         job_id,
         record.sop_instance_uid.clone(),
         priority,

@@ -102,7 +102,10 @@ fn removable(db: &Database) -> anyhow::Result<Vec<Removable>> {
         let Some(job) = queue.get(record.job_id)? else {
             continue;
         };
-        if !matches!(job.state, JobState::Analysed | JobState::NotAnalysed { .. }) {
+        if !matches!(
+            job.state,
+            JobState::Analysed | JobState::Delivered | JobState::NotAnalysed { .. }
+        ) {
             continue;
         }
         let (all_delivered, delivery_keys) = deliveries
@@ -326,6 +329,7 @@ mod tests {
                         transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
                         path: sr.clone().into(),
                         source_sop_instance_uid: uid.into(),
+                        job_id: Some(record.job_id),
                     },
                 )
                 .unwrap();
@@ -366,14 +370,17 @@ mod tests {
     #[test]
     fn nothing_undelivered_is_deleted_and_delivered_instances_go_after_keep_days() {
         let f = fixture();
-        instance(&f, "1.1", 0, JobState::Analysed);
-        instance(&f, "1.2", 0, JobState::Pending);
-        instance(&f, "1.3", 0, JobState::Failed { reason: "x".into() });
+        let analysed = instance(&f, "1.1", 0, JobState::Analysed);
+        instance(&f, "1.2", 0, JobState::Received);
+        instance(&f, "1.3", 0, JobState::DeadLetter { reason: "x".into() });
         // Undelivered SR: kept even when old.
         let report = sweep(&f.db, &f.data_dir, BY_AGE, 10 * DAY, || 0.0).unwrap();
         assert_eq!(report.instances_deleted, 0);
 
+        let job_state = || f.db.queue().get(analysed.id).unwrap().unwrap().state;
+        assert_eq!(job_state(), JobState::Delivering);
         deliver_all(&f);
+        assert_eq!(job_state(), JobState::Delivered);
         // Delivered but young: kept.
         let report = sweep(&f.db, &f.data_dir, BY_AGE, DAY / 2, || 0.0).unwrap();
         assert_eq!(report.instances_deleted, 0);

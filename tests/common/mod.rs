@@ -127,7 +127,16 @@ impl Node {
             .spawn()
             .expect("chestnode binary runs");
         self.child = Some(child);
-        wait_for_port(self.port, Duration::from_secs(20));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chestnode is not listening on port {} after 20 s; log:\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -197,7 +206,7 @@ impl Node {
     }
 
     pub fn pending_jobs(&self) -> u64 {
-        self.status()["jobs_by_state"]["pending"]
+        self.status()["jobs_by_state"]["received"]
             .as_u64()
             .unwrap_or(0)
     }
