@@ -124,8 +124,7 @@ pub fn classify_association_error(error: &AssociationError) -> Failure {
         // the A-ASSOCIATE answer as "TLS not supported", whatever happened.
         AssociationError::TlsNotSupported => Failure::Transient(
             "no readable answer to the association request: the peer closed the connection \
-             or timed out (a TLS peer does so when it refuses our client certificate; \
-             a plain one may expect TLS)"
+             or timed out (it may expect TLS)"
                 .into(),
         ),
         // Connection refused or reset, timeouts, a closed socket, a PDU

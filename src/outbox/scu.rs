@@ -118,6 +118,17 @@ impl StoreAssociation {
                     "timed out requesting the association".into(),
                 ));
             }
+            // Over TLS, a peer that refuses our client certificate (or
+            // wants one we do not have) closes the connection once the
+            // handshake is over, which dicom-ul reports as "TLS not
+            // supported".
+            Ok(Err(dicom_ul::association::Error::TlsNotSupported)) if tls.is_some() => {
+                return Err(Failure::Transient(
+                    "the peer closed the TLS connection without answering the association \
+                     request: it may not accept our client certificate, or want one"
+                        .into(),
+                ));
+            }
             Ok(Err(error)) => return Err(classify_association_error(&error)),
             Ok(Ok(association)) => association,
         };
