@@ -24,9 +24,10 @@ use tokio::net::TcpStream;
 
 use super::failure::{Failure, classify_association_error};
 
-/// An established client association.
+/// An established client association (boxed: the two differ in size by
+/// the TLS session's state).
 pub enum Link {
-    Plain(AsyncClientAssociation<TcpStream>),
+    Plain(Box<AsyncClientAssociation<TcpStream>>),
     Tls(Box<AsyncClientAssociation<AsyncTlsStream>>),
 }
 
@@ -40,7 +41,10 @@ impl Link {
         tls: Option<&Arc<ClientConfig>>,
     ) -> Result<Link, Error> {
         match tls {
-            None => options.establish_async((host, port)).await.map(Link::Plain),
+            None => options
+                .establish_async((host, port))
+                .await
+                .map(|association| Link::Plain(Box::new(association))),
             Some(tls) => options
                 .tls_config(tls.clone())
                 .server_name(host)
