@@ -15,7 +15,7 @@
 //! `tls_failed`, and affects no other connection. A connection over the
 //! limit is also answered over TLS — a plain A-ASSOCIATE-RJ would be
 //! unreadable to a TLS peer — so it costs a handshake, bounded by
-//! [`MAX_PENDING_REJECTIONS`] and ARTIM like the rejection itself.
+//! `MAX_PENDING_REJECTIONS` and ARTIM like the rejection itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -211,7 +211,8 @@ impl Session<'_> {
                             "release requested in the middle of a message; partial instance discarded"
                         );
                     }
-                    let _ = association.send(&Pdu::ReleaseRP).await;
+                    let release = send(association, &Pdu::ReleaseRP);
+                    let _ = tokio::time::timeout(self.context.dimse_timeout, release).await;
                     return Ending::Released;
                 }
                 Received::Other(Pdu::AbortRQ { .. }) => return Ending::PeerAborted,
@@ -528,20 +529,24 @@ impl Session<'_> {
                 data: response.encode(),
             }],
         };
-        let send = async {
-            association.send(&pdu).await.map_err(|e| e.to_string())?;
-            // A TLS stream may hold back what it could not write at once
-            // until flushed (a no-op on TCP).
-            association
-                .inner_stream()
-                .flush()
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(self.context.dimse_timeout, send).await {
+        match tokio::time::timeout(self.context.dimse_timeout, send(association, &pdu)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(Ending::ConnectionLost(format!("sending response: {error}"))),
             Err(_) => Err(Ending::Abort("timed out sending a response".into())),
         }
     }
+}
+
+/// Sends one PDU and flushes it: a TLS stream may hold back what it could
+/// not write at once until flushed (on TCP, flushing does nothing).
+async fn send<S: Transport>(
+    association: &mut AsyncServerAssociation<S>,
+    pdu: &Pdu,
+) -> Result<(), String> {
+    association.send(pdu).await.map_err(|e| e.to_string())?;
+    association
+        .inner_stream()
+        .flush()
+        .await
+        .map_err(|e| e.to_string())
 }
