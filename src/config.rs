@@ -20,6 +20,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub network: NetworkConfig,
     pub access: AccessConfig,
+    pub tls: TlsConfig,
     pub storage: StorageConfig,
     pub analysis: AnalysisConfig,
     pub retention: RetentionConfig,
@@ -122,6 +123,39 @@ impl Default for AccessConfig {
             allowed_calling: Vec::new(),
         }
     }
+}
+
+/// DICOM over TLS for the SCP (PS3.15 Annex B). Off by default: when on,
+/// the DICOM port speaks only TLS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Require TLS on `node.port`.
+    pub enabled: bool,
+    /// PEM file with our certificate, then any intermediates.
+    pub certificate: Option<PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: Option<PathBuf>,
+    /// PEM file of CA certificates. When set, every peer must present a
+    /// client certificate issued by one of them; unset, none is asked for.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// DICOM over TLS to one destination.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationTlsConfig {
+    /// PEM file of the CA certificates the destination's certificate must
+    /// chain to. Its name must match the destination's `host` (an IP
+    /// address must be in the certificate's IP subject alternative names).
+    pub ca_certificate: PathBuf,
+    /// PEM file with our client certificate (then intermediates), for a
+    /// destination that requires one. Needs `client_key`.
+    #[serde(default)]
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file with the client certificate's private key.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 /// Durable storage settings.
@@ -268,6 +302,9 @@ pub struct DestinationConfig {
     /// Which result objects this destination takes.
     #[serde(default = "default_kinds")]
     pub kinds: Vec<ResultKind>,
+    /// Connect with TLS; absent: plain TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<DestinationTlsConfig>,
 }
 
 fn default_kinds() -> Vec<ResultKind> {
@@ -374,6 +411,16 @@ impl Config {
             if destination.kinds.is_empty() {
                 bail!("destinations.{name}.kinds is empty");
             }
+            let unpaired = destination
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.client_certificate.is_some() != tls.client_key.is_some());
+            if unpaired {
+                bail!("destinations.{name}.tls: client_certificate and client_key go together");
+            }
+        }
+        if self.tls.enabled && (self.tls.certificate.is_none() || self.tls.private_key.is_none()) {
+            bail!("tls.enabled needs tls.certificate and tls.private_key");
         }
         if !(4096..=16_777_216).contains(&self.outbox.max_pdu_length) {
             bail!("outbox.max_pdu_length must be between 4096 and 16777216");
@@ -462,5 +509,31 @@ mod tests {
         let mut config = Config::default();
         config.http.port = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_a_key() {
+        let mut config = Config::default();
+        config.tls.enabled = true;
+        config.tls.certificate = Some("node.crt".into());
+        assert!(config.validate().is_err());
+        config.tls.private_key = Some("node.key".into());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn destination_tls_parses_and_pairs_client_certificate_with_key() {
+        let text = r#"
+            [[destinations]]
+            name = "pacs"
+            ae_title = "PACS"
+            host = "pacs.example"
+            port = 2762
+            tls = { ca_certificate = "ca.pem", client_certificate = "me.crt" }
+        "#;
+        let config: Config = toml::from_str(text).unwrap();
+        let tls = config.destinations[0].tls.as_ref().unwrap();
+        assert_eq!(tls.ca_certificate, PathBuf::from("ca.pem"));
+        assert!(config.validate().is_err(), "client_key is missing");
     }
 }

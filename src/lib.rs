@@ -12,7 +12,8 @@
 //! them back for `chestnode status`, and `http` serves health, metrics and
 //! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
 //! files. `synth` generates labelled radiographs and `train` trains the
-//! compact model on a labelled dataset.
+//! compact model on a labelled dataset. `tls` loads the certificates
+//! with which the SCP and the outbox speak DICOM over TLS.
 
 pub mod analysis;
 pub mod config;
@@ -31,5 +32,6 @@ pub mod scp;
 pub mod status;
 pub mod store;
 pub mod synth;
+pub mod tls;
 pub mod train;
 pub mod worker;

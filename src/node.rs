@@ -34,6 +34,9 @@ const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs the node until a shutdown signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    // Certificates and keys are read now, so a bad path or PEM stops the
+    // node before anything starts.
+    crate::tls::check(&config)?;
     let config = Arc::new(config);
     let data_dir = config.node.data_dir.clone();
     let min_free_bytes = config.storage.min_free_mb.saturating_mul(1024 * 1024);

@@ -68,6 +68,7 @@ fn destination(name: &str, ae_title: &str, port: u16) -> DestinationConfig {
         host: "127.0.0.1".into(),
         port,
         kinds: ResultKind::ALL.to_vec(),
+        tls: None,
     }
 }
 

@@ -56,6 +56,9 @@ pub enum AssociationOutcome {
     Rejected,
     /// No association: ARTIM timeout, a malformed request, a lost connection.
     Failed,
+    /// No association: the TLS handshake failed (a plain-TCP peer, an
+    /// untrusted or missing client certificate).
+    TlsFailed,
 }
 
 impl AssociationOutcome {
@@ -64,6 +67,7 @@ impl AssociationOutcome {
             AssociationOutcome::Accepted => "accepted",
             AssociationOutcome::Rejected => "rejected",
             AssociationOutcome::Failed => "failed",
+            AssociationOutcome::TlsFailed => "tls_failed",
         }
     }
 }
@@ -162,7 +166,7 @@ impl Metrics {
         let associations = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "associations",
-            "Association requests by outcome (accepted, rejected with A-ASSOCIATE-RJ, failed before either)",
+            "Association requests by outcome (accepted, rejected with A-ASSOCIATE-RJ, failed before either, TLS handshake failed)",
             associations.clone(),
         );
         let associations_active = Gauge::default();

@@ -104,10 +104,41 @@ pub fn classify_association_error(error: &AssociationError) -> Failure {
         AssociationError::MissingAbstractSyntax { .. } | AssociationError::SendPdu { .. } => {
             Failure::Permanent(format!("cannot request the association: {error}"))
         }
+        // A host that cannot be a TLS server name will not become one.
+        AssociationError::InvalidServerName { .. } | AssociationError::TlsConfigMissing { .. } => {
+            Failure::Permanent(format!(
+                "cannot connect over TLS: {}",
+                describe_chain(error)
+            ))
+        }
+        // An untrusted or expired certificate, a name mismatch, a peer
+        // that does not speak TLS: retried, since fixing the peer's
+        // certificate (or ours) must not need every result re-sent by hand.
+        AssociationError::TlsHandshake { .. } | AssociationError::TlsConnection { .. } => {
+            Failure::Transient(format!("TLS handshake failed: {}", describe_chain(error)))
+        }
+        AssociationError::Connect { source, .. } if is_tls_error(source) => {
+            Failure::Transient(format!("TLS handshake failed: {}", describe_chain(source)))
+        }
+        // With TLS support built in, dicom-ul reports every failure to read
+        // the A-ASSOCIATE answer as "TLS not supported", whatever happened.
+        AssociationError::TlsNotSupported => Failure::Transient(
+            "no readable answer to the association request: the peer closed the connection \
+             or timed out (it may expect TLS)"
+                .into(),
+        ),
         // Connection refused or reset, timeouts, a closed socket, a PDU
         // the peer cut short: the network or the peer, which may recover.
         other => Failure::Transient(describe_chain(other)),
     }
+}
+
+/// Whether a connection error came from TLS (tokio-rustls reports
+/// rustls errors, such as an untrusted certificate, as I/O errors).
+fn is_tls_error(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 /// A-ASSOCIATE-RJ: its Result field says whether to try again.

@@ -17,7 +17,7 @@
 //! delivered | dead-letter` on the job always agrees with its deliveries.
 //!
 //! One sender task per destination ([`sender`]) takes the due records,
-//! sends them over one association ([`scu`]), and records each outcome as
+//! sends them over one association ([`scu`], plain TCP or TLS), and records each outcome as
 //! it comes: delivered; a transient failure ([`failure`]) retried after
 //! exponential backoff with jitter ([`backoff`]); or a permanent one, moved
 //! to the dead-letter list that `chestnode status` shows and `chestnode
@@ -26,6 +26,7 @@
 pub mod backoff;
 mod delivery;
 pub mod failure;
+mod link;
 pub mod scu;
 pub mod sender;
 mod signal;

@@ -10,11 +10,14 @@
 //! are. Commands and data sets travel in PDVs that fit the smaller of the
 //! peer's and our maximum PDU length.
 //!
+//! A destination with `tls` is reached over TLS (see [`Link`]).
+//!
 //! An object counts as delivered only when its C-STORE-RSP arrives: a
 //! timeout, an abort, a broken connection or an unreadable answer all leave
 //! it undelivered (the caller retries it).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
@@ -23,12 +26,12 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_transfer_syntax_registry::entries::{
     EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
 };
-use dicom_ul::association::AsyncClientAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType};
 use dicom_ul::{ClientAssociationOptions, Pdu};
-use tokio::net::TcpStream;
+use rustls::ClientConfig;
 
 use super::failure::{Failure, classify_association_error, describe_chain};
+use super::link::Link;
 use crate::config::DestinationConfig;
 use crate::scp::dimse::{Command, Response, command_field};
 
@@ -72,7 +75,7 @@ pub enum StoreError {
 
 /// An established association to one destination.
 pub struct StoreAssociation {
-    association: AsyncClientAssociation<TcpStream>,
+    association: Link,
     timeout: Duration,
     max_pdv_data: usize,
     next_message_id: u16,
@@ -80,10 +83,12 @@ pub struct StoreAssociation {
 
 impl StoreAssociation {
     /// Requests an association to `destination` proposing a context for
-    /// each (SOP class, transfer syntax) pair in `proposals`.
+    /// each (SOP class, transfer syntax) pair in `proposals`; over TLS
+    /// when `tls` is given (the destination's client configuration).
     pub async fn establish(
         settings: &ScuSettings,
         destination: &DestinationConfig,
+        tls: Option<&Arc<ClientConfig>>,
         proposals: &[(&str, &str)],
     ) -> Result<StoreAssociation, Failure> {
         let mut pairs: Vec<(&str, &str)> = proposals.to_vec();
@@ -102,16 +107,26 @@ impl StoreAssociation {
                 transfer_syntaxes(transfer_syntax),
             );
         }
-        let address = (destination.host.as_str(), destination.port);
         let association = match tokio::time::timeout(
             settings.timeout.saturating_mul(2),
-            options.establish_async(address),
+            Link::establish(options, &destination.host, destination.port, tls),
         )
         .await
         {
             Err(_) => {
                 return Err(Failure::Transient(
                     "timed out requesting the association".into(),
+                ));
+            }
+            // Over TLS, a peer that refuses our client certificate (or
+            // wants one we do not have) closes the connection once the
+            // handshake is over, which dicom-ul reports as "TLS not
+            // supported".
+            Ok(Err(dicom_ul::association::Error::TlsNotSupported)) if tls.is_some() => {
+                return Err(Failure::Transient(
+                    "the peer closed the TLS connection without answering the association \
+                     request: it may not accept our client certificate, or want one"
+                        .into(),
                 ));
             }
             Ok(Err(error)) => return Err(classify_association_error(&error)),
@@ -226,7 +241,7 @@ impl StoreAssociation {
         };
         match tokio::time::timeout(self.timeout, self.association.send(&pdu)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(StoreError::Association(classify_association_error(&error))),
+            Ok(Err(failure)) => Err(StoreError::Association(failure)),
             Err(_) => Err(StoreError::Association(Failure::Transient(
                 "timed out sending to the peer".into(),
             ))),

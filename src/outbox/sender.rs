@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,7 +42,9 @@ pub struct OutboxSenders {
 
 impl OutboxSenders {
     /// Starts one sender per destination in `config`. They stop when
-    /// `shutdown` is cancelled or [`OutboxSenders::stop`] is called.
+    /// `shutdown` is cancelled or [`OutboxSenders::stop`] is called. A
+    /// destination whose TLS files cannot be loaded gets no sender (its
+    /// deliveries stay pending); `serve` checks them before it gets here.
     pub fn start(
         config: &Config,
         db: &Database,
@@ -58,8 +61,21 @@ impl OutboxSenders {
         };
         let data_dir = Arc::new(data_dir);
         for destination in &config.destinations {
+            let tls = match destination.tls.as_ref().map(crate::tls::client_config) {
+                None => None,
+                Some(Ok(tls)) => Some(tls),
+                Some(Err(error)) => {
+                    tracing::error!(
+                        destination = %destination.name,
+                        error = format!("{error:#}"),
+                        "outbox sender not started: its TLS configuration cannot be loaded"
+                    );
+                    continue;
+                }
+            };
             let sender = DestinationSender {
                 destination: destination.clone(),
+                tls,
                 outbox: db.outbox(),
                 incidents: db.incidents.clone(),
                 settings: settings.clone(),
@@ -74,6 +90,7 @@ impl OutboxSenders {
                 ae_title = %destination.ae_title,
                 host = %destination.host,
                 port = destination.port,
+                tls = destination.tls.is_some(),
                 "outbox sender started"
             );
             tracker.spawn(sender.run());
@@ -101,6 +118,8 @@ impl OutboxSenders {
 /// One destination's sender.
 struct DestinationSender {
     destination: DestinationConfig,
+    /// The client TLS configuration, for a TLS destination.
+    tls: Option<Arc<ClientConfig>>,
     outbox: Outbox,
     incidents: IncidentLog,
     settings: ScuSettings,
@@ -178,6 +197,7 @@ impl DestinationSender {
         let mut association = match StoreAssociation::establish(
             &self.settings,
             &self.destination,
+            self.tls.as_ref(),
             &proposals,
         )
         .await

@@ -23,6 +23,7 @@ fn destination(name: &str, kinds: &[ResultKind]) -> DestinationConfig {
         host: "127.0.0.1".into(),
         port: 104,
         kinds: kinds.to_vec(),
+        tls: None,
     }
 }
 

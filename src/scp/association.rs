@@ -20,10 +20,10 @@ use dicom_ul::pdu::{
     AssociationRJServiceUserReason, AssociationRJSource, Pdu, UserIdentity,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::scp::contexts;
+use crate::scp::session::Transport;
 
 /// One entry of the calling AE allow-list, with its host resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +131,9 @@ pub fn acceptor_options(
 
 /// Reads the peer's A-ASSOCIATE-RQ and answers A-ASSOCIATE-RJ with result
 /// *rejected-transient*, source *service-provider (presentation)*, reason
-/// *local-limit-exceeded*, so the peer knows to try again later.
-pub async fn reject_busy(mut socket: TcpStream, artim: Duration, max_pdu_length: u32) {
+/// *local-limit-exceeded*, so the peer knows to try again later. Over TLS,
+/// `socket` is the TLS stream: the peer could not read a plain answer.
+pub async fn reject_busy<S: Transport>(mut socket: S, artim: Duration, max_pdu_length: u32) {
     let mut buffer = BytesMut::with_capacity(4096);
     let request = tokio::time::timeout(
         artim,

@@ -6,20 +6,34 @@
 //! retries later instead of giving up. Shutdown has two steps: `shutdown`
 //! stops accepting, and `abort` (cancelled by the caller after a grace
 //! period) tells sessions still running to send A-ABORT.
+//!
+//! With `[tls]` on, every connection is TLS: the handshake comes first, and
+//! the ARTIM timer covers it together with the A-ASSOCIATE-RQ, so a peer
+//! that connects and never completes a handshake is dropped like one that
+//! never asks for an association. A failed handshake (a plain-TCP peer, a
+//! client certificate that does not verify) is logged, counted as
+//! `tls_failed`, and affects no other connection. A connection over the
+//! limit is also answered over TLS — a plain A-ASSOCIATE-RJ would be
+//! unreadable to a TLS peer — so it costs a handshake, bounded by
+//! `MAX_PENDING_REJECTIONS` and ARTIM like the rejection itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use dicom_ul::association::AsyncServerAssociation;
+use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::error::Elapsed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::http::AssociationOutcome;
+use crate::outbox::failure::describe_chain;
 use crate::scp::association::{AccessPolicy, AllowedCaller, acceptor_options, reject_busy};
-use crate::scp::session::{self, SessionContext};
+use crate::scp::session::{self, SessionContext, Transport};
 
 /// How many over-limit connections may be in the middle of being rejected
 /// at once; beyond that, connections are simply closed.
@@ -31,10 +45,13 @@ pub struct Listener {
     pub config: Arc<Config>,
     pub allowed: Arc<Vec<AllowedCaller>>,
     pub session_context: Arc<SessionContext>,
+    /// `Some` when `[tls]` is on: every connection must speak TLS.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 impl Listener {
-    /// Resolves the allow-list once, at start-up.
+    /// Resolves the allow-list and loads the TLS certificates once, at
+    /// start-up.
     pub fn new(
         listener: TcpListener,
         config: Arc<Config>,
@@ -46,11 +63,13 @@ impl Listener {
             .iter()
             .map(|entry| AllowedCaller::parse(entry))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let tls = crate::tls::server_config(&config.tls)?;
         Ok(Listener {
             listener,
             config,
             allowed: Arc::new(allowed),
             session_context,
+            tls,
         })
     }
 
@@ -85,8 +104,10 @@ impl Listener {
                     let config = self.config.clone();
                     let allowed = self.allowed.clone();
                     let abort = abort.clone();
+                    let tls = self.tls.clone();
                     tracker.spawn(async move {
-                        negotiate_and_serve(socket, peer, &config, allowed, context, abort).await;
+                        negotiate_and_serve(socket, peer, &config, tls, allowed, context, abort)
+                            .await;
                         drop(permit);
                     });
                 }
@@ -98,8 +119,20 @@ impl Listener {
                     if let Ok(permit) = rejection_slots.clone().try_acquire_owned() {
                         let artim = self.config.network.association_timeout();
                         let max_pdu = self.config.network.max_pdu_length;
+                        let tls = self.tls.clone();
                         tokio::spawn(async move {
-                            reject_busy(socket, artim, max_pdu).await;
+                            match tls {
+                                None => reject_busy(socket, artim, max_pdu).await,
+                                Some(tls) => {
+                                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                                    let handshake = acceptor.accept(socket);
+                                    if let Ok(Ok(stream)) =
+                                        tokio::time::timeout(artim, handshake).await
+                                    {
+                                        reject_busy(stream, artim, max_pdu).await;
+                                    }
+                                }
+                            }
                             drop(permit);
                         });
                     }
@@ -114,6 +147,7 @@ async fn negotiate_and_serve(
     socket: TcpStream,
     peer: SocketAddr,
     config: &Config,
+    tls: Option<Arc<ServerConfig>>,
     allowed: Arc<Vec<AllowedCaller>>,
     context: Arc<SessionContext>,
     abort: CancellationToken,
@@ -126,7 +160,29 @@ async fn negotiate_and_serve(
     };
     let options = acceptor_options(config).ae_access_control(policy);
     let artim = config.network.association_timeout();
-    match tokio::time::timeout(artim, options.establish_async(socket)).await {
+    match tls {
+        None => {
+            let established = tokio::time::timeout(artim, options.establish_async(socket)).await;
+            serve_established(established, peer, context, abort).await;
+        }
+        Some(tls) => {
+            let options = options.tls_config(tls);
+            let established =
+                tokio::time::timeout(artim, options.establish_tls_async(socket)).await;
+            serve_established(established, peer, context, abort).await;
+        }
+    }
+}
+
+/// Serves a negotiated association, or logs and counts why there is none.
+async fn serve_established<S: Transport>(
+    established: Result<Result<AsyncServerAssociation<S>, dicom_ul::association::Error>, Elapsed>,
+    peer: SocketAddr,
+    context: Arc<SessionContext>,
+    abort: CancellationToken,
+) {
+    use dicom_ul::association::Error;
+    match established {
         Ok(Ok(association)) => {
             let _active = context.metrics.association(AssociationOutcome::Accepted);
             let span = tracing::info_span!("association", %peer);
@@ -134,9 +190,17 @@ async fn negotiate_and_serve(
                 .instrument(span)
                 .await;
         }
+        Ok(Err(error @ (Error::TlsHandshake { .. } | Error::TlsConnection { .. }))) => {
+            context.metrics.association(AssociationOutcome::TlsFailed);
+            // dicom-ul's own message only asks whether the peer speaks
+            // TLS; the cause says what went wrong.
+            let cause =
+                std::error::Error::source(&error).map_or_else(|| error.to_string(), describe_chain);
+            tracing::warn!(%peer, error = %cause, "TLS handshake failed");
+        }
         Ok(Err(error)) => {
             let outcome = match &error {
-                dicom_ul::association::Error::Rejected { .. } => AssociationOutcome::Rejected,
+                Error::Rejected { .. } => AssociationOutcome::Rejected,
                 _ => AssociationOutcome::Failed,
             };
             context.metrics.association(outcome);

@@ -12,6 +12,9 @@
 //! context that was not accepted, an unparsable command set) ends the
 //! association with A-ABORT. Anything wrong with an *instance* gets a
 //! failure status and the association carries on.
+//!
+//! The loop is generic over the [`Transport`], so plain TCP and TLS
+//! associations run the same code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 use dicom_ul::association::AsyncAssociation;
 use dicom_ul::association::{Association, AsyncServerAssociation};
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::Metrics;
@@ -30,6 +33,10 @@ use crate::store::{Incoming, IncomingMeta, Store, StoreError, Stored, ValidUid};
 
 /// The largest command set we accept. Real ones are a few hundred bytes.
 const MAX_COMMAND_SET_BYTES: usize = 64 * 1024;
+
+/// What an association runs over: a TCP stream, or a TLS stream over one.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for S {}
 
 /// What every session needs from the node.
 pub struct SessionContext {
@@ -94,8 +101,8 @@ struct Tally {
 
 /// Serves one established association until it ends. `abort` is cancelled
 /// when the node stops waiting for in-flight work at shutdown.
-pub async fn serve(
-    mut association: AsyncServerAssociation<TcpStream>,
+pub async fn serve<S: Transport>(
+    mut association: AsyncServerAssociation<S>,
     context: Arc<SessionContext>,
     abort: CancellationToken,
 ) {
@@ -157,9 +164,9 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn run(
+    async fn run<S: Transport>(
         &mut self,
-        association: &mut AsyncServerAssociation<TcpStream>,
+        association: &mut AsyncServerAssociation<S>,
         abort: &CancellationToken,
     ) -> Ending {
         let mut reader = {
@@ -205,7 +212,8 @@ impl Session<'_> {
                             "release requested in the middle of a message; partial instance discarded"
                         );
                     }
-                    let _ = association.send(&Pdu::ReleaseRP).await;
+                    let release = send(association, &Pdu::ReleaseRP);
+                    let _ = tokio::time::timeout(self.context.dimse_timeout, release).await;
                     return Ending::Released;
                 }
                 Received::Other(Pdu::AbortRQ { .. }) => return Ending::PeerAborted,
@@ -217,9 +225,9 @@ impl Session<'_> {
     }
 
     /// Handles one presentation data value.
-    async fn on_value(
+    async fn on_value<S: Transport>(
         &mut self,
-        association: &mut AsyncServerAssociation<TcpStream>,
+        association: &mut AsyncServerAssociation<S>,
         value: Pdv,
     ) -> Result<(), Ending> {
         if !self
@@ -292,9 +300,9 @@ impl Session<'_> {
     }
 
     /// Acts on a complete command set.
-    async fn on_command(
+    async fn on_command<S: Transport>(
         &mut self,
-        association: &mut AsyncServerAssociation<TcpStream>,
+        association: &mut AsyncServerAssociation<S>,
         request: Command,
         context_id: u8,
     ) -> Result<(), Ending> {
@@ -409,9 +417,9 @@ impl Session<'_> {
     }
 
     /// The last data set fragment arrived: commit or refuse, then respond.
-    async fn finish_data_set(
+    async fn finish_data_set<S: Transport>(
         &mut self,
-        association: &mut AsyncServerAssociation<TcpStream>,
+        association: &mut AsyncServerAssociation<S>,
     ) -> Result<(), Ending> {
         let inbound = std::mem::replace(
             &mut self.inbound,
@@ -511,9 +519,9 @@ impl Session<'_> {
         );
     }
 
-    async fn respond(
+    async fn respond<S: Transport>(
         &mut self,
-        association: &mut AsyncServerAssociation<TcpStream>,
+        association: &mut AsyncServerAssociation<S>,
         context_id: u8,
         response: Response,
     ) -> Result<(), Ending> {
@@ -525,10 +533,24 @@ impl Session<'_> {
                 data: response.encode(),
             }],
         };
-        match tokio::time::timeout(self.context.dimse_timeout, association.send(&pdu)).await {
+        match tokio::time::timeout(self.context.dimse_timeout, send(association, &pdu)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(Ending::ConnectionLost(format!("sending response: {error}"))),
             Err(_) => Err(Ending::Abort("timed out sending a response".into())),
         }
     }
+}
+
+/// Sends one PDU and flushes it: a TLS stream may hold back what it could
+/// not write at once until flushed (on TCP, flushing does nothing).
+async fn send<S: Transport>(
+    association: &mut AsyncServerAssociation<S>,
+    pdu: &Pdu,
+) -> Result<(), String> {
+    association.send(pdu).await.map_err(|e| e.to_string())?;
+    association
+        .inner_stream()
+        .flush()
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -289,6 +289,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 104,
             kinds: vec![ResultKind::Sr],
+            tls: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod compare;
 pub mod http;
 pub mod orthanc;
