@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::orthanc::{Orthanc, OrthancOptions};
-use common::{Node, test_data, wait_until};
+use common::{Node, acknowledged_files, test_data, wait_until};
 
 /// Images sent in all.
 const IMAGES: usize = 100;
@@ -42,22 +42,6 @@ fn copies(dir: &Path) -> Vec<PathBuf> {
         .expect("dcmodify (DCMTK) is installed");
     assert!(status.success());
     paths
-}
-
-/// Files whose C-STORE `storescu -v` saw answered with success.
-fn acknowledged(storescu_log: &str) -> BTreeSet<PathBuf> {
-    let mut current = None;
-    let mut done = BTreeSet::new();
-    for line in storescu_log.lines() {
-        if let Some(file) = line.strip_prefix("I: Sending file: ") {
-            current = Some(PathBuf::from(file.trim()));
-        } else if line.starts_with("I: Received Store Response (Success")
-            && let Some(file) = current.take()
-        {
-            done.insert(file);
-        }
-    }
-    done
 }
 
 /// Starts `storescu -v` sending `files` to the node.
@@ -110,7 +94,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_duplicates_nothing()
         std::thread::sleep(Duration::from_millis(delay));
         node.kill();
         let output = sender.wait_with_output().unwrap();
-        acked.extend(acknowledged(&common::combined_output(&output)));
+        acked.extend(acknowledged_files(&common::combined_output(&output)));
         node.start_again();
     }
     // The modality re-sends whatever is still unacknowledged.
@@ -122,7 +106,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_duplicates_nothing()
             "{}",
             common::combined_output(&output)
         );
-        acked.extend(acknowledged(&common::combined_output(&output)));
+        acked.extend(acknowledged_files(&common::combined_output(&output)));
     }
     assert_eq!(acked.len(), IMAGES, "every image acknowledged in the end");
 

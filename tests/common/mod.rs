@@ -11,6 +11,7 @@ pub mod orthanc;
 pub mod scu;
 pub mod storescp;
 
+use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -311,4 +312,20 @@ pub fn combined_output(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Files whose C-STORE `storescu -v` saw answered with success.
+pub fn acknowledged_files(storescu_log: &str) -> BTreeSet<PathBuf> {
+    let mut current = None;
+    let mut done = BTreeSet::new();
+    for line in storescu_log.lines() {
+        if let Some(file) = line.strip_prefix("I: Sending file: ") {
+            current = Some(PathBuf::from(file.trim()));
+        } else if line.starts_with("I: Received Store Response (Success")
+            && let Some(file) = current.take()
+        {
+            done.insert(file);
+        }
+    }
+    done
 }

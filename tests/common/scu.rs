@@ -51,16 +51,7 @@ impl RawScu {
         fragment: usize,
     ) -> Response {
         let context_id = self.context_id();
-        let command = Command {
-            command_field: command_field::C_STORE_RQ,
-            message_id: self.next_message_id,
-            affected_sop_class_uid: Some(sop_class.into()),
-            affected_sop_instance_uid: Some(sop_instance.into()),
-            priority: 0,
-            has_data_set: true,
-        };
-        self.next_message_id += 1;
-        let command_bytes = command.encode();
+        let command_bytes = self.next_store_command(sop_class, sop_instance);
         // The command in two fragments, the second sharing a PDU with data.
         let (first, second) = command_bytes.split_at(command_bytes.len() / 2);
         self.association
@@ -88,6 +79,32 @@ impl RawScu {
                 .unwrap();
         }
         self.read_response()
+    }
+
+    /// Sends a complete C-STORE-RQ command set and no data set: what a
+    /// sender does just before it stalls.
+    pub fn send_store_command(&mut self, sop_class: &str, sop_instance: &str) {
+        let context_id = self.context_id();
+        let bytes = self.next_store_command(sop_class, sop_instance);
+        self.association
+            .send(&Pdu::PData {
+                data: vec![pdv(context_id, PDataValueType::Command, true, &bytes)],
+            })
+            .unwrap();
+    }
+
+    /// The encoded C-STORE-RQ command set for the next message.
+    fn next_store_command(&mut self, sop_class: &str, sop_instance: &str) -> Vec<u8> {
+        let command = Command {
+            command_field: command_field::C_STORE_RQ,
+            message_id: self.next_message_id,
+            affected_sop_class_uid: Some(sop_class.into()),
+            affected_sop_instance_uid: Some(sop_instance.into()),
+            priority: 0,
+            has_data_set: true,
+        };
+        self.next_message_id += 1;
+        command.encode()
     }
 
     pub fn read_response(&mut self) -> Response {
