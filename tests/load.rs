@@ -23,7 +23,7 @@ const MAX_ASSOCIATIONS: u64 = 16;
 /// Resident memory the node may reach under this load. It holds no
 /// instance in memory (data sets stream to disk), so its footprint is the
 /// model, the runtime and sled's cache, whatever the number of instances.
-const MAX_RSS_MB: u64 = 600;
+const MAX_RSS_MB: u64 = 256;
 
 /// `INSTANCES` copies of a small DX image, each with its own SOP Instance
 /// UID, split among the senders.
