@@ -143,6 +143,13 @@ fn sr_overlay_and_gsps_reach_orthanc_in_the_source_study() {
     });
     assert!(delivered, "{:#}", node.status());
     assert_eq!(backlog(&node)["pending"], 0);
+    // The job went all the way: delivered, with its time and destination.
+    let status = node.status();
+    assert_eq!(status["jobs_by_state"]["delivered"], 1, "{status:#}");
+    let job = &status["recent_jobs"][0];
+    assert_eq!(job["state"], "delivered");
+    assert_eq!(job["deliveries"]["orthanc"], "delivered");
+    assert!(job["delivered_at"].as_u64() >= job["analysed_at"].as_u64());
     // Exactly once each.
     for uid in published_uids(&node) {
         assert_eq!(orthanc.times_received(&uid), 1, "{uid}");
@@ -225,6 +232,17 @@ fn a_pacs_that_rejects_us_permanently_gets_a_dead_letter_not_a_loop() {
         );
     }
     assert_eq!(orthanc.instance_count(), 0);
+    // The job is a dead letter too, saying which destination refused it.
+    assert_eq!(status["jobs_by_state"]["dead-letter"], 1, "{status:#}");
+    let job = &status["recent_jobs"][0];
+    assert_eq!(job["deliveries"]["orthanc"], "dead-letter");
+    assert!(
+        job["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("delivery to orthanc:"),
+        "{job}"
+    );
     node.stop();
 }
 
