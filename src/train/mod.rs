@@ -20,31 +20,31 @@
 //! stops early when the validation loss has not improved for `patience`
 //! epochs, and the best epoch's weights are exported.
 
-mod allocator;
+pub mod allocator;
 pub mod augment;
 pub mod batch;
 pub mod checkpoint;
 pub mod dataset;
 pub mod export;
-mod init;
+pub mod init;
 pub mod loss;
 pub mod optimiser;
+pub mod step;
 pub mod thresholds;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use fastrand::Rng;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::imaging::Normalisation;
-use crate::model::compact::{CompactNet, CompactOutput, Config};
+use crate::model::compact::{CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
 use augment::AugmentationRanges;
-use batch::Batch;
 use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
 use dataset::Dataset;
 use optimiser::{AdamW, AdamWConfig, CosineSchedule};
@@ -262,16 +262,19 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
                 Some((&options.augmentation, &mut rng)),
                 &device,
             )?;
-            let output = model.forward_t(&batch.input, true)?;
-            let loss = combined_loss(&output, &batch, options.segmentation_weight)?;
-            let value = loss.to_scalar::<f32>()?;
+            let value = step::training_step(
+                &model,
+                &mut optimiser,
+                &batch,
+                learning_rate,
+                options.segmentation_weight,
+            )?;
             if !value.is_finite() {
                 bail!(
                     "the training loss became {value} at step {}",
                     state.steps_done + 1
                 );
             }
-            optimiser.step(&loss.backward()?, learning_rate)?;
             state.steps_done += 1;
             step_losses.push(value);
             progress.set_message(format!(
@@ -395,21 +398,6 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
     })
 }
 
-/// Image-level BCE plus weighted segmentation BCE.
-fn combined_loss(
-    output: &CompactOutput,
-    batch: &Batch,
-    segmentation_weight: f64,
-) -> candle_core::Result<Tensor> {
-    let image = loss::weighted_bce(&output.logits, &batch.targets, &batch.target_weights)?;
-    let segmentation = loss::weighted_bce(
-        &output.segmentation_logits,
-        &batch.masks,
-        &batch.mask_weights,
-    )?;
-    image + (segmentation * segmentation_weight)?
-}
-
 /// A validation pass's loss, probabilities and truth, per image.
 struct Validation {
     loss: f64,
@@ -431,7 +419,7 @@ fn validate(
     for chunk in indices.chunks(options.batch) {
         let batch = batch::assemble(dataset, chunk, normalisation, None, device)?;
         let output = model.forward_t(&batch.input, false)?;
-        let loss = combined_loss(&output, &batch, options.segmentation_weight)?;
+        let loss = step::combined_loss(&output, &batch, options.segmentation_weight)?;
         weighted_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
         let p = candle_nn::ops::sigmoid(&output.logits)?;
         debug_assert_eq!(p.dim(D::Minus1)?, dataset.labels.len());
