@@ -9,12 +9,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::orthanc::{Orthanc, OrthancOptions};
-use common::{Node, acknowledged_files, test_data, wait_until};
+use common::{Node, acknowledged_files, distinct_copies, wait_until};
 
 /// Images sent in all.
 const IMAGES: usize = 100;
@@ -23,26 +23,6 @@ const KILLS: usize = 6;
 /// Kills land at a random moment within this many milliseconds of each
 /// (re)start: while receiving, analysing or delivering.
 const KILL_WITHIN_MS: u64 = 4000;
-
-/// `IMAGES` copies of a chest CR, each with its own SOP Instance UID.
-fn copies(dir: &Path) -> Vec<PathBuf> {
-    let source = test_data().join("dicom/misc/siim_cr_chest_jpeg_baseline.dcm");
-    let paths: Vec<PathBuf> = (0..IMAGES)
-        .map(|i| {
-            let path = dir.join(format!("chest{i:03}.dcm"));
-            std::fs::copy(&source, &path).unwrap();
-            path
-        })
-        .collect();
-    let status = Command::new("dcmodify")
-        .args(["-nb", "-gin"])
-        .args(&paths)
-        .stdout(Stdio::null())
-        .status()
-        .expect("dcmodify (DCMTK) is installed");
-    assert!(status.success());
-    paths
-}
 
 /// Starts `storescu -v` sending `files` to the node.
 fn send(node: &Node, files: &[&PathBuf]) -> std::process::Child {
@@ -60,7 +40,12 @@ fn send(node: &Node, files: &[&PathBuf]) -> std::process::Child {
 #[test]
 fn sigkill_at_random_moments_loses_nothing_acknowledged_and_duplicates_nothing() {
     let root = tempfile::tempdir().unwrap();
-    let images = copies(root.path());
+    let images = distinct_copies(
+        "dicom/misc/siim_cr_chest_jpeg_baseline.dcm",
+        root.path(),
+        "chest",
+        IMAGES,
+    );
     let orthanc = Orthanc::start(OrthancOptions::default());
     let config = root.path().join("chestnode.toml");
     std::fs::write(

@@ -3,31 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Node, test_data, wait_until};
+use common::{Node, distinct_copies, wait_until};
 
-/// `count` copies of the DX chest image, each with its own SOP Instance UID.
-fn copies(dir: &Path, prefix: &str, count: usize) -> Vec<PathBuf> {
-    let source = test_data().join("dicom/misc/dx_thorax_small.dcm");
-    let paths: Vec<PathBuf> = (0..count)
-        .map(|i| {
-            let path = dir.join(format!("{prefix}{i}.dcm"));
-            std::fs::copy(&source, &path).unwrap();
-            path
-        })
-        .collect();
-    let status = Command::new("dcmodify")
-        .args(["-nb", "-gin"])
-        .args(&paths)
-        .stdout(Stdio::null())
-        .status()
-        .expect("dcmodify (DCMTK) is installed");
-    assert!(status.success());
-    paths
-}
+const DX: &str = "dicom/misc/dx_thorax_small.dcm";
 
 fn send(node: &Node, calling: &str, files: &[PathBuf]) {
     let output = Command::new("storescu")
@@ -55,8 +37,8 @@ fn analysis_order(log: &str) -> Vec<u64> {
 #[test]
 fn an_urgent_calling_ae_title_overtakes_earlier_routine_work() {
     let root = tempfile::tempdir().unwrap();
-    let routine = copies(root.path(), "routine", 3);
-    let urgent = copies(root.path(), "urgent", 1);
+    let routine = distinct_copies(DX, root.path(), "routine", 3);
+    let urgent = distinct_copies(DX, root.path(), "urgent", 1);
     let config = root.path().join("chestnode.toml");
     std::fs::write(
         &config,

@@ -413,24 +413,12 @@ fn a_full_analysis_queue_refuses_stores_with_a700_until_it_drains() {
     // image is refused; once a node with a worker has analysed the backlog
     // (the count survives the restart), it is accepted.
     let root = tempfile::tempdir().unwrap();
-    let images: Vec<PathBuf> = (0..3)
-        .map(|i| {
-            let path = root.path().join(format!("chest{i}.dcm"));
-            std::fs::copy(
-                test_data().join("dicom/misc/siim_cr_chest_jpeg_baseline.dcm"),
-                &path,
-            )
-            .unwrap();
-            path
-        })
-        .collect();
-    let status = Command::new("dcmodify")
-        .args(["-nb", "-gin"])
-        .args(&images)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let images = common::distinct_copies(
+        "dicom/misc/siim_cr_chest_jpeg_baseline.dcm",
+        root.path(),
+        "chest",
+        3,
+    );
 
     let mut node = Node::start(root.path(), &["--max-queued-jobs", "2"]);
     assert!(

@@ -329,3 +329,25 @@ pub fn acknowledged_files(storescu_log: &str) -> BTreeSet<PathBuf> {
     }
     done
 }
+
+/// `count` copies of `source` (a file under the shared test data) in
+/// `dir`, named `{prefix}{index}.dcm`, each given its own new SOP Instance
+/// UID by DCMTK's `dcmodify`.
+pub fn distinct_copies(source: &str, dir: &Path, prefix: &str, count: usize) -> Vec<PathBuf> {
+    let source = test_data().join(source);
+    let paths: Vec<PathBuf> = (0..count)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i:03}.dcm"));
+            std::fs::copy(&source, &path).unwrap();
+            path
+        })
+        .collect();
+    let status = Command::new("dcmodify")
+        .args(["-nb", "-gin"])
+        .args(&paths)
+        .stdout(Stdio::null())
+        .status()
+        .expect("dcmodify (DCMTK) is installed");
+    assert!(status.success());
+    paths
+}
