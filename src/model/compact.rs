@@ -20,6 +20,7 @@
 use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
 
+use crate::model::conv_im2col::conv3x3;
 use crate::model::conv_no_bias;
 
 /// Architecture hyper-parameters.
@@ -63,7 +64,14 @@ impl ConvBnRelu {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.norm.forward_t(&self.conv.forward(x)?, train)?.relu()
+        // On the CPU, im2col + matmul: same result, and a backward pass
+        // several times faster than candle's (see `conv_im2col`).
+        let convolved = if x.device().is_cpu() {
+            conv3x3(x, self.conv.weight(), self.conv.config().stride)?
+        } else {
+            self.conv.forward(x)?
+        };
+        self.norm.forward_t(&convolved, train)?.relu()
     }
 }
 

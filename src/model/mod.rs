@@ -13,6 +13,7 @@
 
 pub mod compact;
 pub mod conv3x3;
+pub mod conv_im2col;
 pub mod densenet;
 pub mod embedded;
 pub mod manifest;
