@@ -15,6 +15,7 @@ pub mod retention;
 mod structure;
 pub mod uid;
 
+pub(crate) use incoming::part10_header;
 pub use incoming::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, Incoming, IncomingMeta};
 pub use index::{Indexed, InstanceRecord};
 pub use uid::{UidError, ValidUid};
@@ -265,7 +266,7 @@ impl Drop for UidGuard<'_> {
 }
 
 /// The identifying attributes read back from a received data set.
-struct Identity {
+pub(crate) struct Identity {
     sop_class_uid: String,
     sop_instance_uid: String,
     study_instance_uid: String,
@@ -273,30 +274,43 @@ struct Identity {
 }
 
 /// Checks the received data set is well formed, and reads its identity.
+fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
+    let file = File::open(incoming.path())?;
+    identify_received(
+        file,
+        incoming.file_bytes() - incoming.data_set_bytes(),
+        &incoming.meta().transfer_syntax_uid,
+    )
+}
+
+/// The check behind [`Store::commit`], on any seekable source holding a
+/// Part-10 file whose data set (as received) starts at `data_set_start`.
 ///
 /// In the little-endian syntaxes the attributes before Pixel Data are
 /// parsed and the rest is walked structurally (`structure`), so pixel data
 /// is never read back. Other syntaxes (deflated, big endian) are parsed in
 /// full up to [`FULL_PARSE_LIMIT_BYTES`], and up to Pixel Data beyond.
-fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
-    let path = incoming.path();
-    let walkable = Encoding::of_transfer_syntax(&incoming.meta().transfer_syntax_uid);
+pub(crate) fn identify_received<R: io::Read + Seek>(
+    mut source: R,
+    data_set_start: u64,
+    transfer_syntax_uid: &str,
+) -> Result<Identity, StoreError> {
+    let file_bytes = source.seek(SeekFrom::End(0))?;
+    let walkable = Encoding::of_transfer_syntax(transfer_syntax_uid);
     if let Some(encoding) = walkable {
-        let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(
-            incoming.file_bytes() - incoming.data_set_bytes(),
-        ))?;
-        structure::check_data_set(file, encoding)
+        source.seek(SeekFrom::Start(data_set_start))?;
+        structure::check_data_set(&mut source, encoding)
             .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     }
+    source.seek(SeekFrom::Start(0))?;
     let options = OpenFileOptions::new();
-    let options = if walkable.is_none() && incoming.file_bytes() <= FULL_PARSE_LIMIT_BYTES {
+    let options = if walkable.is_none() && file_bytes <= FULL_PARSE_LIMIT_BYTES {
         options
     } else {
         options.read_until(tags::PIXEL_DATA)
     };
     let object = options
-        .open_file(path)
+        .from_reader(source)
         .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     let text = |tag, name: &str| -> Result<String, StoreError> {
         object
