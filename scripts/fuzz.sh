@@ -47,8 +47,11 @@ for target in "${targets[@]}"; do
         if [ -d "$data/dicom" ]; then
             shared=fuzz/corpus/shared-dicom
             mkdir -p "$shared"
-            find "$data/dicom" -name '*.dcm' -size -"${max_seed_bytes}"c \
-                -exec cp -f {} "$shared/" \;
+            # Not the JPEG 2000 files: openjp2 0.6.1 frees null pointers when
+            # it tears a decoder down after a partial decode, which the debug
+            # assertions abort on at once (a dependency bug, see the issue).
+            find "$data/dicom" -name '*.dcm' -not -name '*J2K*' \
+                -size -"${max_seed_bytes}"c -exec cp -f {} "$shared/" \;
             chmod u+w "$shared"/* 2>/dev/null || true
             dirs+=("$shared")
         fi

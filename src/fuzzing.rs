@@ -32,7 +32,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use dicom_dictionary_std::uids;
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_ul::pdu::Pdu;
 
 use crate::config::NetworkConfig;
@@ -210,9 +210,7 @@ impl Object<'_> {
 
 /// Reads a whole Part-10 file as the worker does.
 fn open(file: &[u8]) -> Result<DefaultDicomObject, String> {
-    OpenFileOptions::new()
-        .from_reader(file)
-        .map_err(|e| e.to_string())
+    store::open_checked(Cursor::new(file)).map_err(|e| e.to_string())
 }
 
 /// Runs a future over in-memory input to completion. The reader only waits

@@ -28,7 +28,7 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::Context;
 use dicom_dictionary_std::tags;
-use dicom_object::OpenFileOptions;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
 
 use crate::db::Database;
 use crate::incidents::unix_now;
@@ -327,6 +327,19 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
         study_instance_uid: text(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
         series_instance_uid: text(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
     })
+}
+
+/// Reads a whole Part-10 file from any source, once its structure shows
+/// that no element claims more bytes than the source holds (in the
+/// little-endian syntaxes; deflated and big-endian files are parsed
+/// unchecked). The parser reserves each declared length before reading,
+/// so without the check a few bytes could cost gigabytes.
+pub fn open_checked<R: io::Read + Seek>(mut source: R) -> Result<DefaultDicomObject, StoreError> {
+    structure::check_part10(&mut source).map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    source.seek(SeekFrom::Start(0))?;
+    OpenFileOptions::new()
+        .from_reader(source)
+        .map_err(|e| StoreError::Unparsable(e.to_string()))
 }
 
 /// Creates `dir` and any missing parents below `root`, fsyncing each parent
