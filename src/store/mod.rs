@@ -289,7 +289,8 @@ fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
 /// In the little-endian syntaxes the attributes before Pixel Data are
 /// parsed and the rest is walked structurally (`structure`), so pixel data
 /// is never read back. Other syntaxes (deflated, big endian) are parsed in
-/// full up to [`FULL_PARSE_LIMIT_BYTES`], and up to Pixel Data beyond.
+/// full up to [`FULL_PARSE_LIMIT_BYTES`], and up to Pixel Data beyond; a
+/// deflated data set is inflated and walked first as well.
 pub(crate) fn identify_received<R: io::Read + Seek>(
     mut source: R,
     data_set_start: u64,
@@ -297,11 +298,9 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
 ) -> Result<Identity, StoreError> {
     let file_bytes = source.seek(SeekFrom::End(0))?;
     let walkable = Encoding::of_transfer_syntax(transfer_syntax_uid);
-    if let Some(encoding) = walkable {
-        source.seek(SeekFrom::Start(data_set_start))?;
-        structure::check_data_set(&mut source, encoding)
-            .map_err(|e| StoreError::Unparsable(e.to_string()))?;
-    }
+    source.seek(SeekFrom::Start(data_set_start))?;
+    structure::check_data_set_in(&mut source, transfer_syntax_uid)
+        .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     source.seek(SeekFrom::Start(0))?;
     let options = OpenFileOptions::new();
     let options = if walkable.is_none() && file_bytes <= FULL_PARSE_LIMIT_BYTES {
@@ -331,7 +330,7 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
 
 /// Reads a whole Part-10 file from any source, once its structure shows
 /// that no element claims more bytes than the source holds (in the
-/// little-endian syntaxes; deflated and big-endian files are parsed
+/// little-endian syntaxes, deflated or not; big-endian files are parsed
 /// unchecked). The parser reserves each declared length before reading,
 /// so without the check a few bytes could cost gigabytes.
 pub fn open_checked<R: io::Read + Seek>(mut source: R) -> Result<DefaultDicomObject, StoreError> {

@@ -46,6 +46,40 @@ impl Encoding {
     }
 }
 
+/// Deflated Explicit VR Little Endian: explicit VR little endian, deflated.
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// The most bytes a deflated data set may inflate to before it is walked
+/// (a 4096 x 4096 16-bit radiograph is 32 MiB).
+pub const MAX_INFLATED_BYTES: u64 = 256 << 20;
+
+/// Walks the data set from the reader's position in `transfer_syntax`:
+/// the little-endian encodings as they are, a deflated one after inflating
+/// it into memory (at most [`MAX_INFLATED_BYTES`]). Returns false, having
+/// read nothing, for a transfer syntax the walk does not understand (big
+/// endian), which callers must bound some other way.
+pub fn check_data_set_in<R: Read + Seek>(
+    mut reader: R,
+    transfer_syntax: &str,
+) -> Result<bool, StructureError> {
+    if let Some(encoding) = Encoding::of_transfer_syntax(transfer_syntax) {
+        check_data_set(reader, encoding)?;
+        return Ok(true);
+    }
+    if transfer_syntax.trim_end_matches(['\0', ' ']) != DEFLATED {
+        return Ok(false);
+    }
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&mut reader)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut inflated)?;
+    if inflated.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(StructureError::TooLarge(MAX_INFLATED_BYTES));
+    }
+    check_data_set(io::Cursor::new(inflated), Encoding::ExplicitVrLittleEndian)?;
+    Ok(true)
+}
+
 /// Why the data set is not well formed.
 #[derive(Debug, thiserror::Error)]
 pub enum StructureError {
@@ -61,6 +95,8 @@ pub enum StructureError {
         "element {0:04X},{1:04X} at byte {2} has a length that is not a whole number of values"
     )]
     PartialValue(u16, u16, u64),
+    #[error("deflated data set inflates to more than {0} bytes")]
+    TooLarge(u64),
     #[error("not a Part-10 file: no DICM after the preamble")]
     NotPart10,
     #[error("file meta information: {0}")]
@@ -86,13 +122,13 @@ pub fn check_data_set<R: Read + Seek>(
 }
 
 /// Walks a whole Part-10 file: the file meta group (always explicit VR
-/// little endian) after the preamble and `DICM`, then the data set if its
-/// transfer syntax is one the walk understands (`None` for the others,
-/// which callers must bound some other way). Run before a file from
+/// little endian) after the preamble and `DICM`, then the data set as
+/// [`check_data_set_in`] does (false if its transfer syntax is one the
+/// walk does not understand). Run before a file from
 /// anywhere is parsed: the parser reserves each element's declared length
 /// before reading it, so a few bytes claiming a 4 GB value would cost
 /// 4 GB.
-pub fn check_part10<R: Read + Seek>(mut reader: R) -> Result<Option<Encoding>, StructureError> {
+pub fn check_part10<R: Read + Seek>(mut reader: R) -> Result<bool, StructureError> {
     let end = reader.seek(SeekFrom::End(0))?;
     reader.seek(SeekFrom::Start(128))?;
     let mut magic = [0u8; 4];
@@ -127,12 +163,8 @@ pub fn check_part10<R: Read + Seek>(mut reader: R) -> Result<Option<Encoding>, S
     reader.seek(SeekFrom::Start(128))?;
     let meta = dicom_object::FileMetaTable::from_reader(&mut reader)
         .map_err(|e| StructureError::Meta(e.to_string()))?;
-    let encoding = Encoding::of_transfer_syntax(meta.transfer_syntax());
-    if let Some(encoding) = encoding {
-        reader.seek(SeekFrom::Start(data_set_start))?;
-        check_data_set(reader, encoding)?;
-    }
-    Ok(encoding)
+    reader.seek(SeekFrom::Start(data_set_start))?;
+    check_data_set_in(reader, meta.transfer_syntax())
 }
 
 /// What ends a list of elements.
@@ -393,10 +425,7 @@ mod tests {
     fn part10_files_are_walked_meta_group_and_data_set() {
         let modality = element(0x0008, 0x0060, b"CS", b"DX");
         let check = |file: Vec<u8>| check_part10(Cursor::new(file));
-        assert_eq!(
-            check(part10(None, &[], &modality)).unwrap(),
-            Some(Encoding::ExplicitVrLittleEndian)
-        );
+        assert!(check(part10(None, &[], &modality)).unwrap());
         // A data set element claiming about 4 GB, as a fuzzed file did.
         let mut huge = modality.clone();
         huge.extend([
@@ -420,6 +449,41 @@ mod tests {
             check(vec![0u8; 200]),
             Err(StructureError::NotPart10)
         ));
+    }
+
+    #[test]
+    fn deflated_data_sets_are_inflated_and_walked() {
+        use std::io::Write;
+        let deflate = |data: &[u8]| {
+            let mut encoder =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(data).unwrap();
+            Cursor::new(encoder.finish().unwrap())
+        };
+        let modality = element(0x0008, 0x0060, b"CS", b"DX");
+        assert!(check_data_set_in(deflate(&modality), DEFLATED).unwrap());
+        // Found by the dataset and pixel_pipeline fuzz targets: a deflated
+        // element claiming gigabytes went to the parser unchecked.
+        let mut huge = modality.clone();
+        huge.extend([
+            0x09, 0x00, 0x10, 0x00, b'O', b'B', 0, 0, 0x00, 0x00, 0x00, 0x80,
+        ]);
+        assert!(matches!(
+            check_data_set_in(deflate(&huge), DEFLATED),
+            Err(StructureError::Truncated(_))
+        ));
+        // A bomb: far more zeros than the cap, from a few hundred kilobytes.
+        let mut bomb = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_INFLATED_BYTES >> 20) + 1 {
+            bomb.write_all(&zeros).unwrap();
+        }
+        let bomb = Cursor::new(bomb.finish().unwrap());
+        assert!(matches!(
+            check_data_set_in(bomb, DEFLATED),
+            Err(StructureError::TooLarge(_))
+        ));
+        assert!(!check_data_set_in(Cursor::new(vec![]), "1.2.840.10008.1.2.2").unwrap());
     }
 
     #[test]
