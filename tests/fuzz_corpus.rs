@@ -6,8 +6,9 @@
 //! within a time bound (a hang fails the test instead of stalling it).
 //! `seed-*` files are the synthetic seeds from `fuzz/make_seeds.py` and
 //! must be accepted, so a seed that no longer reaches the deep code is
-//! noticed; `crash-*` files are inputs the fuzzer found crashing, kept so
-//! the fix stays fixed.
+//! noticed; the others (`crash-*`, `oom-*`, `timeout-*`, as libFuzzer
+//! names them) are inputs the fuzzer found crashing, exhausting memory or
+//! hanging, kept so the fix stays fixed.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
