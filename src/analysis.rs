@@ -90,7 +90,12 @@ pub fn analyse_file(model: &Model, path: &Path) -> Result<Outcome, AnalysisError
 /// Analyses one Part-10 file, keeping the source and the decoded image.
 pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisError> {
     let started = Instant::now();
-    let source = dicom_object::open_file(path).map_err(|e| AnalysisError::Read(e.to_string()))?;
+    let source = std::fs::File::open(path)
+        .map_err(|e| AnalysisError::Read(e.to_string()))
+        .and_then(|file| {
+            crate::store::open_checked(std::io::BufReader::new(file))
+                .map_err(|e| AnalysisError::Read(e.to_string()))
+        })?;
     let read_ms = elapsed_ms(started);
     if let Gate::NotAnalysed { reason } = imaging::gate(&source) {
         return Ok(Analysis {

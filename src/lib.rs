@@ -13,13 +13,16 @@
 //! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
 //! files. `synth` generates labelled radiographs and `train` trains the
 //! compact model on a labelled dataset. `tls` loads the certificates
-//! with which the SCP and the outbox speak DICOM over TLS.
+//! with which the SCP and the outbox speak DICOM over TLS. `fuzzing` holds
+//! the entry points the fuzz targets (`fuzz/`) and their corpus regression
+//! test share.
 
 pub mod analysis;
 pub mod config;
 pub mod db;
 pub mod evaluate;
 pub mod findings;
+pub mod fuzzing;
 pub mod http;
 pub mod imaging;
 pub mod incidents;

@@ -24,6 +24,14 @@ use super::ImagingError;
 use super::attributes::{first_int, text};
 use super::jpeg_extended;
 
+/// The most pixels a frame may have: 2^25, a 5792-pixel square, well above
+/// the largest radiograph detectors (about 4300 x 4300) and mammography
+/// plates. Rows and Columns are 16-bit, so a few bytes of header can claim
+/// four billion pixels; decoding and the grey levels would need tens of
+/// gigabytes for them, so such an image is refused before any buffer is
+/// allocated.
+pub const MAX_FRAME_PIXELS: u64 = 1 << 25;
+
 /// How a greyscale image is meant to be displayed (PS3.3 C.7.6.3.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Photometric {
@@ -193,6 +201,14 @@ pub fn decode_first_frame(object: &DefaultDicomObject) -> Result<StoredFrame, Im
             reason: format!("{rows}x{columns} has no pixels"),
         });
     }
+    if u64::from(rows) * u64::from(columns) > MAX_FRAME_PIXELS {
+        return Err(ImagingError::InvalidAttribute {
+            name: "Rows/Columns",
+            reason: format!(
+                "{rows}x{columns} exceeds the {MAX_FRAME_PIXELS} pixels a frame may have"
+            ),
+        });
+    }
 
     let transfer_syntax = object.meta().transfer_syntax();
     let values = if transfer_syntax == jpeg_extended::JPEG_EXTENDED_UID {
@@ -315,6 +331,53 @@ mod tests {
                 actual: 3
             }
         ));
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_cap_is_refused_before_decoding() {
+        use dicom_core::value::PixelFragmentSequence;
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+        let us = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
+        // A few hundred bytes claiming 65535 x 65535 pixels of RLE.
+        let object = InMemDicomObject::from_element_iter([
+            DataElement::new(
+                tags::PHOTOMETRIC_INTERPRETATION,
+                VR::CS,
+                PrimitiveValue::from("MONOCHROME2"),
+            ),
+            us(tags::SAMPLES_PER_PIXEL, 1),
+            us(tags::ROWS, u16::MAX),
+            us(tags::COLUMNS, u16::MAX),
+            us(tags::BITS_ALLOCATED, 16),
+            us(tags::BITS_STORED, 16),
+            us(tags::HIGH_BIT, 15),
+            us(tags::PIXEL_REPRESENTATION, 0),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                PixelFragmentSequence::new(vec![], vec![vec![0u8; 64]]),
+            ),
+        ])
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.5")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1.1")
+                .media_storage_sop_instance_uid("1.2.3.4"),
+        )
+        .unwrap();
+        let error = decode_first_frame(&object).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ImagingError::InvalidAttribute {
+                    name: "Rows/Columns",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

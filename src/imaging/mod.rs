@@ -24,13 +24,13 @@
 pub mod attributes;
 mod decode;
 mod gating;
-mod greyscale_attributes;
+pub(crate) mod greyscale_attributes;
 mod jpeg_extended;
 mod lut;
 mod radiograph;
 mod resize;
 
-pub use decode::{Photometric, SampleLayout, StoredFrame, decode_first_frame};
+pub use decode::{MAX_FRAME_PIXELS, Photometric, SampleLayout, StoredFrame, decode_first_frame};
 pub use gating::{Gate, gate};
 pub use lut::{
     GreyscalePipeline, LookupTable, ModalityLut, PixelPadding, Voi, VoiFunction, Window,

@@ -2,10 +2,12 @@
 //! serve and encoding their responses.
 //!
 //! A command set is a small data set of group 0000 elements, always in
-//! implicit VR little endian. We decode it with `dicom-object` and pull out
-//! the fields we act on; unknown fields are ignored, as the standard allows.
-//! Responses carry exactly what PS3.7 requires for C-ECHO-RSP and
-//! C-STORE-RSP, with the command group length computed last.
+//! implicit VR little endian. We split it into elements ourselves (see
+//! `CommandSet` for why not with `dicom-object`) and pull out the fields we
+//! act on; unknown fields are ignored, as the standard allows. Commands
+//! are encoded with `dicom-object`; responses carry exactly what PS3.7
+//! requires for C-ECHO-RSP and C-STORE-RSP, with the command group length
+//! computed last.
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
@@ -181,29 +183,70 @@ impl Response {
     }
 }
 
-/// A parsed command set, for reading its fields.
-struct CommandSet(InMemDicomObject);
+/// A command set split into its elements: the value bytes of each, by tag.
+///
+/// Read here rather than by `dicom-object`, because a command set is only a
+/// flat list of implicit VR little endian elements and the general parser
+/// is unsafe on hostile input of this kind: it reserves an element's
+/// declared length before reading the value (an 80-byte command claiming a
+/// 4 GB value cost 4 GB), and a value whose length does not suit its VR
+/// (an odd-length UL) makes it lose its place and read a length out of the
+/// middle of a value. This reader never holds more than the input.
+struct CommandSet<'a>(Vec<(Tag, &'a [u8])>);
 
-impl CommandSet {
-    fn parse(bytes: &[u8]) -> Result<CommandSet, DimseError> {
-        InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-            .map(CommandSet)
-            .map_err(|e| DimseError::Unparsable(e.to_string()))
+impl<'a> CommandSet<'a> {
+    fn parse(mut bytes: &'a [u8]) -> Result<CommandSet<'a>, DimseError> {
+        const HEADER: usize = 8;
+        let mut elements = Vec::with_capacity(8);
+        while !bytes.is_empty() {
+            let header = bytes
+                .get(..HEADER)
+                .ok_or_else(|| DimseError::Unparsable("element header cut short".into()))?;
+            let tag = Tag(
+                u16::from_le_bytes([header[0], header[1]]),
+                u16::from_le_bytes([header[2], header[3]]),
+            );
+            let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+            let rest = &bytes[HEADER..];
+            let value = usize::try_from(length)
+                .ok()
+                .and_then(|length| rest.get(..length))
+                .ok_or_else(|| {
+                    DimseError::Unparsable(format!(
+                        "element {tag} claims {length} bytes, more than the command set holds"
+                    ))
+                })?;
+            elements.push((tag, value));
+            bytes = &rest[value.len()..];
+        }
+        Ok(CommandSet(elements))
     }
 
-    fn u16(&self, tag: Tag, name: &'static str) -> Result<u16, DimseError> {
+    /// The value of `tag`; the last one if it is repeated.
+    fn value(&self, tag: Tag) -> Option<&'a [u8]> {
         self.0
-            .get(tag)
-            .and_then(|e| e.to_int::<u16>().ok())
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == tag)
+            .map(|&(_, v)| v)
+    }
+
+    /// The first value of an unsigned short (US) field.
+    fn u16(&self, tag: Tag, name: &'static str) -> Result<u16, DimseError> {
+        self.value(tag)
+            .and_then(|value| value.get(..2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .ok_or(DimseError::MissingField(name))
     }
 
-    /// A text field without its padding.
+    /// A text field without its padding, read in the default character set
+    /// as ISO 8859-1 (as `dicom-object` reads it), so that any byte reads
+    /// as a character and writes back as the same byte.
     fn text(&self, tag: Tag) -> Option<String> {
-        self.0
-            .get(tag)
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        self.value(tag).map(|value| {
+            let text: String = value.iter().map(|&b| char::from(b)).collect();
+            text.trim_end_matches(['\0', ' ']).to_owned()
+        })
     }
 }
 
@@ -221,16 +264,25 @@ fn push_uids(
         elements.push(DataElement::new(
             tags::AFFECTED_SOP_CLASS_UID,
             VR::UI,
-            PrimitiveValue::from(uid.as_str()),
+            PrimitiveValue::from(encodable(uid)),
         ));
     }
     if let Some(uid) = sop_instance {
         elements.push(DataElement::new(
             tags::AFFECTED_SOP_INSTANCE_UID,
             VR::UI,
-            PrimitiveValue::from(uid.as_str()),
+            PrimitiveValue::from(encodable(uid)),
         ));
     }
+}
+
+/// `text` with every character that the writer's default character set
+/// (ISO 8859-1) cannot hold replaced by `?`, so encoding cannot fail. Text
+/// decoded from a command set always fits; this guards values set by hand.
+fn encodable(text: &str) -> String {
+    text.chars()
+        .map(|c| if u32::from(c) <= 0xFF { c } else { '?' })
+        .collect()
 }
 
 /// Writes the elements in implicit VR little endian, preceded by
@@ -305,6 +357,52 @@ mod tests {
         let response = Response::to(&store_request(), status::CANNOT_UNDERSTAND)
             .with_error_comment("x".repeat(200) + "\n");
         assert_eq!(response.error_comment.unwrap().len(), 64);
+    }
+
+    #[test]
+    fn a_length_beyond_the_command_set_is_refused_before_parsing() {
+        // (0000,0000) UL claiming about 4 GB, then a little more: found by
+        // the pdu fuzz target, which made the parser reserve it all.
+        let mut bytes = vec![0, 0, 0, 0, 0x03, 0xFF, 0xFF, 0xFA];
+        bytes.extend_from_slice(&[0x38, 0, 0, 0, 0, 0, 3, 0]);
+        let error = Command::decode(&bytes).unwrap_err();
+        assert!(error.to_string().contains("claims"), "{error}");
+        // An undefined length, as a sequence would have.
+        let undefined = [0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        assert!(Response::decode(&undefined).is_err());
+        // One byte short of the declared value.
+        let mut short = store_request().encode();
+        short.pop();
+        assert!(Command::decode(&short).is_err());
+    }
+
+    #[test]
+    fn an_element_of_odd_length_does_not_shift_the_ones_after_it() {
+        // A 3-byte group length (UL): the general parser read 0 values of
+        // 4 bytes, lost its place and took a later length from a value.
+        let mut bytes = vec![0, 0, 0, 0, 3, 0, 0, 0, 0xAA, 0xBB, 0xCC];
+        let request = store_request();
+        bytes.extend_from_slice(&request.encode()[12..]);
+        assert_eq!(Command::decode(&bytes).unwrap(), request);
+    }
+
+    #[test]
+    fn a_request_with_bytes_outside_ascii_is_still_answered() {
+        // Found by the dimse_command fuzz target (while the reader decoded
+        // text as UTF-8): 0xAE inside the Affected SOP Class UID made
+        // encoding the response panic. Every byte must echo as itself.
+        let mut bytes = store_request().encode();
+        let at = bytes.windows(3).position(|w| w == b"840").unwrap();
+        bytes[at] = 0xAE;
+        let request = Command::decode(&bytes).unwrap();
+        let response = Response::to(&request, status::SOP_CLASS_NOT_SUPPORTED).encode();
+        assert!(response.windows(4).any(|w| w == b"\xAE40."));
+        assert!(Response::decode(&response).is_ok());
+        // Text no byte could have produced is replaced rather than fail.
+        let mut by_hand = store_request();
+        by_hand.affected_sop_instance_uid = Some("1.2.\u{20AC}".into());
+        let decoded = Command::decode(&by_hand.encode()).unwrap();
+        assert_eq!(decoded.affected_sop_instance_uid.as_deref(), Some("1.2.?"));
     }
 
     #[test]

@@ -57,19 +57,7 @@ impl Incoming {
             .suffix(".part")
             .tempfile_in(tmp_dir)?
             .into_parts();
-        let file_meta = FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid(meta.sop_class_uid.as_str())
-            .media_storage_sop_instance_uid(meta.sop_instance_uid.as_str())
-            .transfer_syntax(meta.transfer_syntax_uid.as_str())
-            .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
-            .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
-            .source_application_entity_title(meta.calling_ae_title.as_str())
-            .build()
-            .map_err(io::Error::other)?;
-        let mut header = Vec::with_capacity(512);
-        header.extend_from_slice(&[0u8; 128]);
-        header.extend_from_slice(b"DICM");
-        file_meta.write(&mut header).map_err(io::Error::other)?;
+        let header = part10_header(&meta)?;
         let mut file = file;
         file.write_all(&header)?;
         Ok(Incoming {
@@ -121,6 +109,24 @@ impl Incoming {
     pub(crate) fn into_parts(self) -> (TempPath, IncomingMeta) {
         (self.path, self.meta)
     }
+}
+
+/// The preamble and file meta information written before the data set.
+pub(crate) fn part10_header(meta: &IncomingMeta) -> io::Result<Vec<u8>> {
+    let file_meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(meta.sop_class_uid.as_str())
+        .media_storage_sop_instance_uid(meta.sop_instance_uid.as_str())
+        .transfer_syntax(meta.transfer_syntax_uid.as_str())
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
+        .source_application_entity_title(meta.calling_ae_title.as_str())
+        .build()
+        .map_err(io::Error::other)?;
+    let mut header = Vec::with_capacity(512);
+    header.extend_from_slice(&[0u8; 128]);
+    header.extend_from_slice(b"DICM");
+    file_meta.write(&mut header).map_err(io::Error::other)?;
+    Ok(header)
 }
 
 /// Starts (without waiting for) writeback of `start..end` of the file, so

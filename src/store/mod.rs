@@ -15,6 +15,7 @@ pub mod retention;
 mod structure;
 pub mod uid;
 
+pub(crate) use incoming::part10_header;
 pub use incoming::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, Incoming, IncomingMeta};
 pub use index::{Indexed, InstanceRecord};
 pub use uid::{UidError, ValidUid};
@@ -27,7 +28,7 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::Context;
 use dicom_dictionary_std::tags;
-use dicom_object::OpenFileOptions;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
 
 use crate::db::Database;
 use crate::incidents::unix_now;
@@ -265,7 +266,7 @@ impl Drop for UidGuard<'_> {
 }
 
 /// The identifying attributes read back from a received data set.
-struct Identity {
+pub(crate) struct Identity {
     sop_class_uid: String,
     sop_instance_uid: String,
     study_instance_uid: String,
@@ -273,30 +274,42 @@ struct Identity {
 }
 
 /// Checks the received data set is well formed, and reads its identity.
+fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
+    let file = File::open(incoming.path())?;
+    identify_received(
+        file,
+        incoming.file_bytes() - incoming.data_set_bytes(),
+        &incoming.meta().transfer_syntax_uid,
+    )
+}
+
+/// The check behind [`Store::commit`], on any seekable source holding a
+/// Part-10 file whose data set (as received) starts at `data_set_start`.
 ///
 /// In the little-endian syntaxes the attributes before Pixel Data are
 /// parsed and the rest is walked structurally (`structure`), so pixel data
 /// is never read back. Other syntaxes (deflated, big endian) are parsed in
-/// full up to [`FULL_PARSE_LIMIT_BYTES`], and up to Pixel Data beyond.
-fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
-    let path = incoming.path();
-    let walkable = Encoding::of_transfer_syntax(&incoming.meta().transfer_syntax_uid);
-    if let Some(encoding) = walkable {
-        let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(
-            incoming.file_bytes() - incoming.data_set_bytes(),
-        ))?;
-        structure::check_data_set(file, encoding)
-            .map_err(|e| StoreError::Unparsable(e.to_string()))?;
-    }
+/// full up to [`FULL_PARSE_LIMIT_BYTES`], and up to Pixel Data beyond; a
+/// deflated data set is inflated and walked first as well.
+pub(crate) fn identify_received<R: io::Read + Seek>(
+    mut source: R,
+    data_set_start: u64,
+    transfer_syntax_uid: &str,
+) -> Result<Identity, StoreError> {
+    let file_bytes = source.seek(SeekFrom::End(0))?;
+    let walkable = Encoding::of_transfer_syntax(transfer_syntax_uid);
+    source.seek(SeekFrom::Start(data_set_start))?;
+    structure::check_data_set_in(&mut source, transfer_syntax_uid)
+        .map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    source.seek(SeekFrom::Start(0))?;
     let options = OpenFileOptions::new();
-    let options = if walkable.is_none() && incoming.file_bytes() <= FULL_PARSE_LIMIT_BYTES {
+    let options = if walkable.is_none() && file_bytes <= FULL_PARSE_LIMIT_BYTES {
         options
     } else {
         options.read_until(tags::PIXEL_DATA)
     };
     let object = options
-        .open_file(path)
+        .from_reader(source)
         .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     let text = |tag, name: &str| -> Result<String, StoreError> {
         object
@@ -313,6 +326,19 @@ fn check_and_identify(incoming: &Incoming) -> Result<Identity, StoreError> {
         study_instance_uid: text(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
         series_instance_uid: text(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
     })
+}
+
+/// Reads a whole Part-10 file from any source, once its structure shows
+/// that no element claims more bytes than the source holds (in the
+/// little-endian syntaxes, deflated or not; big-endian files are parsed
+/// unchecked). The parser reserves each declared length before reading,
+/// so without the check a few bytes could cost gigabytes.
+pub fn open_checked<R: io::Read + Seek>(mut source: R) -> Result<DefaultDicomObject, StoreError> {
+    structure::check_part10(&mut source).map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    source.seek(SeekFrom::Start(0))?;
+    OpenFileOptions::new()
+        .from_reader(source)
+        .map_err(|e| StoreError::Unparsable(e.to_string()))
 }
 
 /// Creates `dir` and any missing parents below `root`, fsyncing each parent

@@ -11,6 +11,10 @@
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+
 /// Tags with special meaning in the encoding (PS3.5 §7.5).
 const ITEM: (u16, u16) = (0xFFFE, 0xE000);
 const ITEM_DELIMITER: (u16, u16) = (0xFFFE, 0xE00D);
@@ -42,6 +46,40 @@ impl Encoding {
     }
 }
 
+/// Deflated Explicit VR Little Endian: explicit VR little endian, deflated.
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// The most bytes a deflated data set may inflate to before it is walked
+/// (a 4096 x 4096 16-bit radiograph is 32 MiB).
+pub const MAX_INFLATED_BYTES: u64 = 256 << 20;
+
+/// Walks the data set from the reader's position in `transfer_syntax`:
+/// the little-endian encodings as they are, a deflated one after inflating
+/// it into memory (at most [`MAX_INFLATED_BYTES`]). Returns false, having
+/// read nothing, for a transfer syntax the walk does not understand (big
+/// endian), which callers must bound some other way.
+pub fn check_data_set_in<R: Read + Seek>(
+    mut reader: R,
+    transfer_syntax: &str,
+) -> Result<bool, StructureError> {
+    if let Some(encoding) = Encoding::of_transfer_syntax(transfer_syntax) {
+        check_data_set(reader, encoding)?;
+        return Ok(true);
+    }
+    if transfer_syntax.trim_end_matches(['\0', ' ']) != DEFLATED {
+        return Ok(false);
+    }
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&mut reader)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut inflated)?;
+    if inflated.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(StructureError::TooLarge(MAX_INFLATED_BYTES));
+    }
+    check_data_set(io::Cursor::new(inflated), Encoding::ExplicitVrLittleEndian)?;
+    Ok(true)
+}
+
 /// Why the data set is not well formed.
 #[derive(Debug, thiserror::Error)]
 pub enum StructureError {
@@ -53,6 +91,16 @@ pub enum StructureError {
     TooDeep,
     #[error("reading the data set: {0}")]
     Io(#[from] io::Error),
+    #[error(
+        "element {0:04X},{1:04X} at byte {2} has a length that is not a whole number of values"
+    )]
+    PartialValue(u16, u16, u64),
+    #[error("deflated data set inflates to more than {0} bytes")]
+    TooLarge(u64),
+    #[error("not a Part-10 file: no DICM after the preamble")]
+    NotPart10,
+    #[error("file meta information: {0}")]
+    Meta(String),
 }
 
 /// Walks a data set that starts at the reader's current position and runs
@@ -73,6 +121,52 @@ pub fn check_data_set<R: Read + Seek>(
     walker.elements_until(End::Eof, 0)
 }
 
+/// Walks a whole Part-10 file: the file meta group (always explicit VR
+/// little endian) after the preamble and `DICM`, then the data set as
+/// [`check_data_set_in`] does (false if its transfer syntax is one the
+/// walk does not understand). Run before a file from
+/// anywhere is parsed: the parser reserves each element's declared length
+/// before reading it, so a few bytes claiming a 4 GB value would cost
+/// 4 GB.
+pub fn check_part10<R: Read + Seek>(mut reader: R) -> Result<bool, StructureError> {
+    let end = reader.seek(SeekFrom::End(0))?;
+    reader.seek(SeekFrom::Start(128))?;
+    let mut magic = [0u8; 4];
+    if reader.read_exact(&mut magic).is_err() || &magic != b"DICM" {
+        return Err(StructureError::NotPart10);
+    }
+    // The meta reader trusts (0002,0000) for where the group ends, and
+    // would read data set elements as meta ones if it claimed too much.
+    let mut group_length = [0u8; 12];
+    reader.read_exact(&mut group_length)?;
+    if group_length[..8] != [0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00] {
+        return Err(StructureError::Meta(
+            "does not start with File Meta Information Group Length".into(),
+        ));
+    }
+    let declared = u32::from_le_bytes(group_length[8..].try_into().expect("4 bytes"));
+    let mut walker = Walker {
+        input: BufReader::with_capacity(8192, &mut reader),
+        encoding: Encoding::ExplicitVrLittleEndian,
+        position: 144,
+        end,
+    };
+    walker.elements_until(End::Group(0x0002), 0)?;
+    let data_set_start = walker.position;
+    drop(walker);
+    if u64::from(declared) != data_set_start - 144 {
+        return Err(StructureError::Meta(format!(
+            "group length {declared} where the group holds {} bytes",
+            data_set_start - 144
+        )));
+    }
+    reader.seek(SeekFrom::Start(128))?;
+    let meta = dicom_object::FileMetaTable::from_reader(&mut reader)
+        .map_err(|e| StructureError::Meta(e.to_string()))?;
+    reader.seek(SeekFrom::Start(data_set_start))?;
+    check_data_set_in(reader, meta.transfer_syntax())
+}
+
 /// What ends a list of elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -82,6 +176,9 @@ enum End {
     ItemDelimiter,
     /// This many bytes (an item of defined length).
     Bytes(u64),
+    /// The first element of another group, or the end of the file (the
+    /// file meta group).
+    Group(u16),
 }
 
 struct Walker<R> {
@@ -152,8 +249,16 @@ impl<R: Read + Seek> Walker<R> {
                 }
                 _ => {}
             }
+            if matches!(end, End::Group(_)) && self.position >= self.end {
+                return Ok(());
+            }
             let at = self.position;
             let tag = self.read_tag()?;
+            if matches!(end, End::Group(group) if tag.0 != group) {
+                self.input.seek_relative(-4)?;
+                self.position = at;
+                return Ok(());
+            }
             if tag == ITEM_DELIMITER {
                 self.read_u32()?;
                 return match end {
@@ -170,8 +275,11 @@ impl<R: Read + Seek> Walker<R> {
 
     /// Reads the rest of an element header and walks or skips its value.
     fn element_value(&mut self, tag: (u16, u16), depth: usize) -> Result<(), StructureError> {
-        let (length, fragments) = match self.encoding {
-            Encoding::ImplicitVrLittleEndian => (self.read_u32()?, tag == PIXEL_DATA),
+        let at = self.position - 4;
+        let (vr, length, fragments) = match self.encoding {
+            Encoding::ImplicitVrLittleEndian => {
+                (implicit_vr(tag), self.read_u32()?, tag == PIXEL_DATA)
+            }
             Encoding::ExplicitVrLittleEndian => {
                 let vr = self.read::<2>()?;
                 let length = if has_long_length(&vr) {
@@ -180,9 +288,12 @@ impl<R: Read + Seek> Walker<R> {
                 } else {
                     u32::from(u16::from_le_bytes(self.read::<2>()?))
                 };
-                (length, matches!(&vr, b"OB" | b"OW"))
+                (vr, length, matches!(&vr, b"OB" | b"OW"))
             }
         };
+        if length != UNDEFINED_LENGTH && length % value_size(&vr) != 0 {
+            return Err(StructureError::PartialValue(tag.0, tag.1, at));
+        }
         if length == UNDEFINED_LENGTH {
             // A sequence (items of elements) or encapsulated pixel data
             // (items of raw fragments), up to the sequence delimiter.
@@ -213,6 +324,31 @@ impl<R: Read + Seek> Walker<R> {
                 _ => return Err(StructureError::Unexpected(tag.0, tag.1, at)),
             }
         }
+    }
+}
+
+/// The VR the parser gives an element in implicit VR: the dictionary's,
+/// OW for pixel and overlay data (as `dicom-encoding` decides it).
+fn implicit_vr(tag: (u16, u16)) -> [u8; 2] {
+    if tag == PIXEL_DATA || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+        return *b"OW";
+    }
+    StandardDataDictionary
+        .by_tag(Tag(tag.0, tag.1))
+        .map(|entry| entry.vr().relaxed().to_bytes())
+        .unwrap_or(*b"UN")
+}
+
+/// Bytes per value of a VR. The parser (`dicom-parser` 0.10) reads binary
+/// values whole and, given a length that is not a multiple of this, leaves
+/// the rest unread and loses its place: it then takes a length from the
+/// middle of a value, one this walk never checked.
+fn value_size(vr: &[u8; 2]) -> u32 {
+    match vr {
+        b"US" | b"SS" | b"OW" => 2,
+        b"UL" | b"SL" | b"FL" | b"AT" | b"OL" | b"OF" => 4,
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => 8,
+        _ => 1,
     }
 }
 
@@ -269,6 +405,104 @@ mod tests {
         out.extend(element.to_le_bytes());
         out.extend(length.to_le_bytes());
         out
+    }
+
+    /// Preamble, DICM and a meta group naming explicit VR little endian,
+    /// with the group length given (or the true one).
+    fn part10(group_length: Option<u32>, meta_extra: &[u8], data_set: &[u8]) -> Vec<u8> {
+        let mut meta = element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0");
+        meta.extend(meta_extra);
+        let length = group_length.unwrap_or(meta.len() as u32);
+        let mut file = vec![0u8; 128];
+        file.extend(b"DICM");
+        file.extend(element(0x0002, 0x0000, b"UL", &length.to_le_bytes()));
+        file.extend(meta);
+        file.extend(data_set);
+        file
+    }
+
+    #[test]
+    fn part10_files_are_walked_meta_group_and_data_set() {
+        let modality = element(0x0008, 0x0060, b"CS", b"DX");
+        let check = |file: Vec<u8>| check_part10(Cursor::new(file));
+        assert!(check(part10(None, &[], &modality)).unwrap());
+        // A data set element claiming about 4 GB, as a fuzzed file did.
+        let mut huge = modality.clone();
+        huge.extend([
+            0x09, 0x00, 0x10, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF,
+        ]);
+        assert!(matches!(
+            check(part10(None, &[], &huge)),
+            Err(StructureError::Truncated(_))
+        ));
+        // The same in the meta group.
+        let huge_meta = [
+            0x02, 0x00, 0x02, 0x01, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF,
+        ];
+        assert!(check(part10(None, &huge_meta, &modality)).is_err());
+        // A group length reaching into the data set.
+        assert!(matches!(
+            check(part10(Some(200), &[], &modality)),
+            Err(StructureError::Meta(_))
+        ));
+        assert!(matches!(
+            check(vec![0u8; 200]),
+            Err(StructureError::NotPart10)
+        ));
+    }
+
+    #[test]
+    fn deflated_data_sets_are_inflated_and_walked() {
+        use std::io::Write;
+        let deflate = |data: &[u8]| {
+            let mut encoder =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(data).unwrap();
+            Cursor::new(encoder.finish().unwrap())
+        };
+        let modality = element(0x0008, 0x0060, b"CS", b"DX");
+        assert!(check_data_set_in(deflate(&modality), DEFLATED).unwrap());
+        // Found by the dataset and pixel_pipeline fuzz targets: a deflated
+        // element claiming gigabytes went to the parser unchecked.
+        let mut huge = modality.clone();
+        huge.extend([
+            0x09, 0x00, 0x10, 0x00, b'O', b'B', 0, 0, 0x00, 0x00, 0x00, 0x80,
+        ]);
+        assert!(matches!(
+            check_data_set_in(deflate(&huge), DEFLATED),
+            Err(StructureError::Truncated(_))
+        ));
+        // A bomb: far more zeros than the cap, from a few hundred kilobytes.
+        let mut bomb = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_INFLATED_BYTES >> 20) + 1 {
+            bomb.write_all(&zeros).unwrap();
+        }
+        let bomb = Cursor::new(bomb.finish().unwrap());
+        assert!(matches!(
+            check_data_set_in(bomb, DEFLATED),
+            Err(StructureError::TooLarge(_))
+        ));
+        assert!(!check_data_set_in(Cursor::new(vec![]), "1.2.840.10008.1.2.2").unwrap());
+    }
+
+    #[test]
+    fn a_binary_value_of_a_partial_length_is_refused() {
+        // Rows (US) with 3 bytes: the parser would read one value and take
+        // the next element's tag from the byte it left.
+        let rows = element(0x0028, 0x0010, b"US", &[1, 0, 0]);
+        assert!(matches!(
+            explicit(&rows),
+            Err(StructureError::PartialValue(0x0028, 0x0010, 0))
+        ));
+        let mut implicit = header(0x0028, 0x0010, 3);
+        implicit.extend([1, 0, 0]);
+        assert!(matches!(
+            check_data_set(Cursor::new(implicit), Encoding::ImplicitVrLittleEndian),
+            Err(StructureError::PartialValue(0x0028, 0x0010, 0))
+        ));
+        assert!(explicit(&element(0x0028, 0x0010, b"US", &[1, 0])).is_ok());
+        assert!(explicit(&element(0x0008, 0x0060, b"CS", b"DX ")).is_ok());
     }
 
     /// A data set with a nested undefined-length sequence and encapsulated

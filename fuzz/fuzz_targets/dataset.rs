@@ -1,0 +1,11 @@
+//! Fuzz target: `chestnode::fuzzing::dataset` (see that function for what it
+//! exercises). Crash inputs belong in `tests/fuzz_corpus/dataset/`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Refusing an input is fine; only panics, hangs and runaway memory are
+    // findings.
+    let _ = chestnode::fuzzing::dataset(data);
+});
