@@ -133,15 +133,7 @@ mod tests {
         .unwrap();
         let ours = Conv3x3::new(&weight).unwrap().forward(&input).unwrap();
         assert_eq!(ours.dims(), reference.dims());
-        let diff: f32 = ours
-            .sub(&reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = crate::model::max_abs_difference(&ours, &reference);
         assert!(diff < 1e-4, "{diff}");
     }
 }

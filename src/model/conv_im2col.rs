@@ -192,18 +192,8 @@ fn contiguous_f32<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_difference;
     use candle_core::{Device, Var};
-
-    fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
-        a.sub(b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     /// Forward and both gradients against candle's own convolution, for
     /// even and odd sizes and both strides.
@@ -227,7 +217,7 @@ mod tests {
                 .conv2d(weight.as_tensor(), 1, stride, 1, 1)
                 .unwrap();
             assert_eq!(ours.dims(), reference.dims(), "{height}×{width}/{stride}");
-            assert!(max_difference(&ours, &reference) < 1e-4);
+            assert!(max_abs_difference(&ours, &reference) < 1e-4);
 
             let ours_grads = (ours * &probe)
                 .unwrap()
@@ -244,7 +234,7 @@ mod tests {
             for var in [&x, &weight] {
                 let a = ours_grads.get(var).unwrap();
                 let b = reference_grads.get(var).unwrap();
-                let difference = max_difference(a, b);
+                let difference = max_abs_difference(a, b);
                 assert!(difference < 1e-3, "{height}×{width}/{stride}: {difference}");
             }
         }

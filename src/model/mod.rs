@@ -249,6 +249,17 @@ fn class_activation_maps(
         .reshape((classifier_weight.dim(0)?, h, w))
 }
 
+/// Largest absolute element-wise difference of two tensors of one shape,
+/// for tests comparing an implementation with a reference.
+#[cfg(test)]
+pub(crate) fn max_abs_difference(a: &Tensor, b: &Tensor) -> f32 {
+    a.sub(b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar())
+        .expect("tensors of one shape")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
