@@ -10,6 +10,8 @@ command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+# The TLS tests make their certificates with the openssl command.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
