@@ -175,6 +175,37 @@ pub fn stored_values(
     Ok(values)
 }
 
+/// RLE Lossless.
+const RLE_LOSSLESS_UID: &str = "1.2.840.10008.1.2.5";
+
+/// Refuses an RLE frame the decoder would choke on (see `rle_check`).
+fn check_rle(
+    object: &DefaultDicomObject,
+    rows: u32,
+    columns: u32,
+    layout: SampleLayout,
+) -> Result<(), ImagingError> {
+    let invalid = |reason: String| ImagingError::InvalidAttribute {
+        name: "Pixel Data (RLE)",
+        reason,
+    };
+    let fragment = object
+        .get(tags::PIXEL_DATA)
+        .and_then(|element| element.value().fragments())
+        .and_then(|fragments| fragments.first())
+        .ok_or_else(|| invalid("no encapsulated fragment".into()))?;
+    let samples = first_int(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let samples = usize::try_from(samples).map_err(|_| invalid(format!("{samples} samples")))?;
+    super::rle_check::check_rle_frame(
+        fragment,
+        rows as usize,
+        columns as usize,
+        samples,
+        layout.bits_allocated,
+    )
+    .map_err(invalid)
+}
+
 /// Decodes the first frame of a greyscale image into stored values.
 pub fn decode_first_frame(object: &DefaultDicomObject) -> Result<StoredFrame, ImagingError> {
     if object.get(tags::PIXEL_DATA).is_none() {
@@ -217,6 +248,9 @@ pub fn decode_first_frame(object: &DefaultDicomObject) -> Result<StoredFrame, Im
             .map(|sample| layout.decoded_lossy_value(sample))
             .collect()
     } else {
+        if transfer_syntax == RLE_LOSSLESS_UID {
+            check_rle(object, rows, columns, layout)?;
+        }
         let decoded = object
             .decode_pixel_data_frame(0)
             .map_err(|source| ImagingError::Decode {

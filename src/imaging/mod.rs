@@ -29,6 +29,7 @@ mod jpeg_extended;
 mod lut;
 mod radiograph;
 mod resize;
+mod rle_check;
 
 pub use decode::{MAX_FRAME_PIXELS, Photometric, SampleLayout, StoredFrame, decode_first_frame};
 pub use gating::{Gate, gate};

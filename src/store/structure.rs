@@ -297,24 +297,44 @@ impl<R: Read + Seek> Walker<R> {
         if length == UNDEFINED_LENGTH {
             // A sequence (items of elements) or encapsulated pixel data
             // (items of raw fragments), up to the sequence delimiter.
-            self.items(depth + 1, fragments)
+            self.items(depth + 1, fragments, None)
+        } else if &vr == b"SQ" {
+            // A sequence of known length: its items are parsed too, so
+            // they are walked, not skipped.
+            self.items(depth + 1, false, Some(u64::from(length)))
         } else {
             self.skip(u64::from(length))
         }
     }
 
-    /// Walks items until a sequence delimitation item. Fragments (of
+    /// Walks items until a sequence delimitation item, or until `bound`
+    /// bytes are consumed for a sequence of known length. Fragments (of
     /// encapsulated pixel data) are skipped; other items hold elements.
-    fn items(&mut self, depth: usize, fragments: bool) -> Result<(), StructureError> {
+    fn items(
+        &mut self,
+        depth: usize,
+        fragments: bool,
+        bound: Option<u64>,
+    ) -> Result<(), StructureError> {
         if depth > MAX_DEPTH {
             return Err(StructureError::TooDeep);
         }
+        let start = self.position;
         loop {
+            if let Some(length) = bound {
+                let consumed = self.position - start;
+                if consumed == length {
+                    return Ok(());
+                }
+                if consumed > length {
+                    return Err(StructureError::Truncated(self.position));
+                }
+            }
             let at = self.position;
             let tag = self.read_tag()?;
             let length = self.read_u32()?;
             match tag {
-                SEQUENCE_DELIMITER => return Ok(()),
+                SEQUENCE_DELIMITER if bound.is_none() => return Ok(()),
                 ITEM if fragments && length != UNDEFINED_LENGTH => self.skip(u64::from(length))?,
                 ITEM if fragments => return Err(StructureError::Unexpected(tag.0, tag.1, at)),
                 ITEM if length == UNDEFINED_LENGTH => {
@@ -503,6 +523,29 @@ mod tests {
         ));
         assert!(explicit(&element(0x0028, 0x0010, b"US", &[1, 0])).is_ok());
         assert!(explicit(&element(0x0008, 0x0060, b"CS", b"DX ")).is_ok());
+    }
+
+    /// A sequence of known length holding one item of known length with
+    /// `inner` as its only element.
+    fn defined_length_sequence(inner: &[u8]) -> Vec<u8> {
+        let mut item = header(0xFFFE, 0xE000, inner.len() as u32);
+        item.extend_from_slice(inner);
+        let mut data = vec![0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0];
+        data.extend((item.len() as u32).to_le_bytes());
+        data.extend(item);
+        data
+    }
+
+    #[test]
+    fn items_of_a_sequence_of_known_length_are_walked_too() {
+        let reference = element(0x0008, 0x1150, b"UI", b"1.2\0");
+        assert!(explicit(&defined_length_sequence(&reference)).is_ok());
+        // An OB inside the item claiming 2.9 GB: the parser would try to
+        // allocate it (found by fuzzing).
+        let mut bomb = vec![0x09, 0x00, 0x10, 0x00, b'O', b'B', 0, 0];
+        bomb.extend(2_914_172_091u32.to_le_bytes());
+        bomb.extend([0; 8]);
+        assert!(explicit(&defined_length_sequence(&bomb)).is_err());
     }
 
     /// A data set with a nested undefined-length sequence and encapsulated
