@@ -74,14 +74,12 @@ fn packbits_decoded_len(data: &[u8], limit: usize) -> usize {
                 decoded += run;
                 at += run;
             }
-            -127..=-1 => {
+            -127..=-1 if at < data.len() => {
                 // The next byte, repeated 1 - header times.
-                if at < data.len() {
-                    decoded += (1 - header as isize) as usize;
-                    at += 1;
-                }
+                decoded += (1 - header as isize) as usize;
+                at += 1;
             }
-            _ => {} // -128: no operation
+            _ => {} // -128: no operation; or a repeat missing its byte
         }
     }
     decoded
