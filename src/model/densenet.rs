@@ -13,7 +13,6 @@ use candle_nn::{Conv2d, Linear, VarBuilder};
 
 use crate::model::conv_no_bias as conv;
 use crate::model::conv3x3::Conv3x3;
-use crate::model::winograd::Winograd3x3;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,16 +187,9 @@ struct DenseLayer {
     /// conv1 with norm2 folded in.
     conv1_norm2: PointwiseConv,
     conv2: Conv2d,
-    /// The same weights as `conv2`, for the faster CPU paths: Winograd
-    /// on large planes, stacked taps on small ones (see `forward`).
+    /// The same weights as `conv2`, for the faster CPU path.
     conv2_taps: Conv3x3,
-    conv2_winograd: Winograd3x3,
 }
-
-/// Planes at least this large (pixels) take the Winograd convolution;
-/// smaller ones, where its tile transforms and short products cost more
-/// than they save, the stacked taps.
-const WINOGRAD_MIN_PIXELS: usize = 28 * 28;
 
 impl DenseLayer {
     fn load(in_channels: usize, config: &Config, vb: VarBuilder) -> Result<DenseLayer> {
@@ -210,7 +202,6 @@ impl DenseLayer {
             norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
             conv1_norm2: PointwiseConv::from_conv(&norm2.fold_into(&conv1)?)?,
             conv2_taps: Conv3x3::new(conv2.weight())?,
-            conv2_winograd: Winograd3x3::new(conv2.weight())?,
             conv2,
         })
     }
@@ -220,13 +211,8 @@ impl DenseLayer {
             .conv1_norm2
             .forward(&self.norm1.forward_relu(x)?)?
             .relu()?;
-        let (batch, _, height, width) = y.dims4()?;
-        if y.device().is_cpu() && batch == 1 && y.dtype() == candle_core::DType::F32 {
-            if height * width >= WINOGRAD_MIN_PIXELS {
-                self.conv2_winograd.forward(&y)
-            } else {
-                self.conv2_taps.forward(&y)
-            }
+        if y.device().is_cpu() && y.dim(0)? == 1 {
+            self.conv2_taps.forward(&y)
         } else {
             self.conv2.forward(&y)
         }

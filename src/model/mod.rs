@@ -6,7 +6,6 @@
 //! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints
 //! - `compact`: the small architecture of the embedded default model
 //! - `seeded`: deterministic weights for tests and the placeholder model
-//! - `conv3x3`, `winograd`: fast CPU paths for DenseNet's 3×3 convolutions
 //!
 //! Every architecture yields, per label, a probability and an *evidence
 //! map* over the input square (class activation map or segmentation), from
@@ -18,7 +17,6 @@ pub mod densenet;
 pub mod embedded;
 pub mod manifest;
 pub mod seeded;
-pub mod winograd;
 
 pub use manifest::{LoadedManifest, Manifest};
 
