@@ -372,23 +372,34 @@ fn value_size(vr: &[u8; 2]) -> u32 {
     }
 }
 
-/// Explicit VRs with a 2-byte reserved field and a 4-byte length.
+/// Explicit VRs with a 2-byte reserved field and a 4-byte length: all but
+/// the short-length ones. An unknown VR code counts as long, as the parser
+/// (`dicom-parser` 0.10) reads it as UN; treating it as short here let a
+/// fuzzed file pass the walk with a length the parser then read as 3 GB.
 fn has_long_length(vr: &[u8; 2]) -> bool {
-    matches!(
+    !matches!(
         vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FD"
+            | b"FL"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -523,6 +534,15 @@ mod tests {
         ));
         assert!(explicit(&element(0x0028, 0x0010, b"US", &[1, 0])).is_ok());
         assert!(explicit(&element(0x0008, 0x0060, b"CS", b"DX ")).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_vr_is_read_with_a_long_length_as_the_parser_reads_it() {
+        // (3435,3735) with VR " \0": the parser takes it as UN, with a
+        // 4-byte length after two reserved bytes, here 0xD2350000.
+        let mut element = vec![0x35, 0x34, 0x35, 0x37, b' ', 0, 0x60, 0x00];
+        element.extend([0x00, 0x00, 0x35, 0xD2]);
+        assert!(explicit(&element).is_err());
     }
 
     /// A sequence of known length holding one item of known length with
