@@ -168,10 +168,10 @@ pub fn plot_froc(report: &EvaluationReport, path: &Path) -> anyhow::Result<()> {
                 points.push((x, point.sensitivity));
                 previous_sensitivity = point.sensitivity;
             }
-            if let Some(&(x, y)) = points.last() {
-                if x < LOG2_RATE_RANGE.end {
-                    points.push((LOG2_RATE_RANGE.end, y));
-                }
+            if let Some(&(x, y)) = points.last()
+                && x < LOG2_RATE_RANGE.end
+            {
+                points.push((LOG2_RATE_RANGE.end, y));
             }
             let label = match froc.mean_sensitivity {
                 Some(mean) => format!("{} (mean {mean:.3})", froc.title),

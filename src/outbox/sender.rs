@@ -208,12 +208,11 @@ impl DestinationSender {
                 // the same way.
                 let mut next_due_ms = None;
                 for delivery in &due {
-                    if let Some(updated) = self.record_failure(delivery, &failure).await {
-                        if let DeliveryState::Pending { not_before_ms } = updated.state {
-                            next_due_ms = Some(
-                                next_due_ms.map_or(not_before_ms, |t: u64| t.min(not_before_ms)),
-                            );
-                        }
+                    if let Some(updated) = self.record_failure(delivery, &failure).await
+                        && let DeliveryState::Pending { not_before_ms } = updated.state
+                    {
+                        next_due_ms =
+                            Some(next_due_ms.map_or(not_before_ms, |t: u64| t.min(not_before_ms)));
                     }
                 }
                 let now = unix_now_ms();

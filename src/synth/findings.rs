@@ -130,10 +130,10 @@ impl FindingMix {
         let mut kinds = Vec::new();
         if let Some(first) = self.pick(rng, false) {
             kinds.push(first);
-            if rng.chance(self.second_finding) {
-                if let Some(second) = self.pick(rng, true).filter(|k| *k != first) {
-                    kinds.push(second);
-                }
+            if rng.chance(self.second_finding)
+                && let Some(second) = self.pick(rng, true).filter(|k| *k != first)
+            {
+                kinds.push(second);
             }
         }
         kinds

@@ -104,7 +104,7 @@ struct DatasetInfo {
 
 /// Loads every `labels/*.json` of `dir` (sorted) with its image.
 pub fn load(dir: &Path, labels: &[String], size: usize) -> anyhow::Result<Dataset> {
-    if size % 16 != 0 || size < 32 {
+    if !size.is_multiple_of(16) || size < 32 {
         bail!("the input size must be a multiple of 16 and at least 32, not {size}");
     }
     let label_dir = dir.join("labels");
