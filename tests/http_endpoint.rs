@@ -160,7 +160,7 @@ fn health_metrics_and_jobs_follow_images_through_the_node() {
     let skipped = job_list(&node, "?state=not-analysed");
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0]["reason"].is_string());
-    assert_eq!(job_list(&node, "?state=pending").len(), 0);
+    assert_eq!(job_list(&node, "?state=received").len(), 0);
     let newest = job_list(&node, "?limit=1");
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0]["id"], all[0]["id"]);
@@ -192,7 +192,7 @@ fn queue_depth_counts_pending_jobs_and_a_duplicate_adds_none() {
         ),
         Some(2.0)
     );
-    assert_eq!(job_list(&node, "?state=pending").len(), 2);
+    assert_eq!(job_list(&node, "?state=received").len(), 2);
     assert_eq!(
         sample(&text, "chestnode_analysis_duration_seconds_count"),
         Some(0.0)
