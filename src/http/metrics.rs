@@ -492,7 +492,7 @@ mod tests {
     fn snapshot_gauges_follow_the_index() {
         let metrics = Metrics::new();
         let mut snapshot = Snapshot {
-            jobs_by_state: BTreeMap::from([("pending".into(), 3), ("analysed".into(), 2)]),
+            jobs_by_state: BTreeMap::from([("received".into(), 3), ("analysed".into(), 2)]),
             deliveries: vec![DestinationBacklog {
                 destination: "pacs".into(),
                 pending: 1,
@@ -505,7 +505,7 @@ mod tests {
         let text = metrics.encode(&snapshot);
         assert!(text.contains("# TYPE chestnode_queue_jobs gauge\n"));
         assert_eq!(
-            sample(&text, r#"chestnode_queue_jobs{state="pending"}"#),
+            sample(&text, r#"chestnode_queue_jobs{state="received"}"#),
             Some(3.0)
         );
         assert_eq!(
@@ -524,7 +524,7 @@ mod tests {
         snapshot.jobs_by_state = BTreeMap::from([("analysed".into(), 5)]);
         let text = metrics.encode(&snapshot);
         assert_eq!(
-            sample(&text, r#"chestnode_queue_jobs{state="pending"}"#),
+            sample(&text, r#"chestnode_queue_jobs{state="received"}"#),
             None,
             "a state no job is in is not reported from an earlier scrape"
         );
