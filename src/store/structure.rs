@@ -266,7 +266,11 @@ impl<R: Read + Seek> Walker<R> {
                     _ => Err(StructureError::Unexpected(tag.0, tag.1, at)),
                 };
             }
-            if tag == ITEM || tag == SEQUENCE_DELIMITER {
+            // Any other tag of group FFFE is read by the parser as an item
+            // header (no VR, a 4-byte length), whatever the encoding: it has
+            // no place among elements, and walking it as an element would
+            // read a different length than the parser does.
+            if tag.0 == 0xFFFE {
                 return Err(StructureError::Unexpected(tag.0, tag.1, at));
             }
             self.element_value(tag, depth)?;
@@ -543,6 +547,18 @@ mod tests {
         let mut element = vec![0x35, 0x34, 0x35, 0x37, b' ', 0, 0x60, 0x00];
         element.extend([0x00, 0x00, 0x35, 0xD2]);
         assert!(explicit(&element).is_err());
+    }
+
+    #[test]
+    fn a_stray_tag_of_group_fffe_among_elements_is_refused() {
+        // (FFFE,E0E8) followed by bytes an element walk would read as
+        // VR "OB", a short length: the parser reads a 4-byte length.
+        let mut stray = vec![0xFE, 0xFF, 0xE8, 0xE0, b'O', b'B', 0x10, 0x00];
+        stray.extend([0u8; 16]);
+        assert!(matches!(
+            explicit(&stray),
+            Err(StructureError::Unexpected(0xFFFE, 0xE0E8, 0))
+        ));
     }
 
     /// A sequence of known length holding one item of known length with
