@@ -172,7 +172,9 @@ impl Outbox {
             for (key, delivery) in &records {
                 // An existing record keeps its state; the job learns it.
                 let current = match tree.get(key)? {
-                    Some(existing) => serde_json::from_slice(&existing).unwrap_or(delivery.clone()),
+                    Some(existing) => {
+                        serde_json::from_slice(&existing).unwrap_or_else(|_| delivery.clone())
+                    }
                     None => {
                         let value = serde_json::to_vec(delivery).expect("serialisable");
                         tree.insert(key.as_slice(), value)?;
