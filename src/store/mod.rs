@@ -8,6 +8,7 @@
 //! no trace: temporary files are deleted on drop, and leftovers from a crash
 //! are swept at start-up.
 
+mod declared_lengths;
 mod incoming;
 pub mod index;
 pub mod results;
@@ -32,6 +33,7 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions};
 
 use crate::db::Database;
 use crate::incidents::unix_now;
+use declared_lengths::ReadExtent;
 use structure::Encoding;
 
 /// Data sets up to this size are parsed completely before they are
@@ -301,9 +303,23 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
     source.seek(SeekFrom::Start(data_set_start))?;
     structure::check_data_set_in(&mut source, transfer_syntax_uid)
         .map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    let parse_whole = walkable.is_none() && file_bytes <= FULL_PARSE_LIMIT_BYTES;
+    let extent = if parse_whole {
+        ReadExtent::Whole
+    } else {
+        ReadExtent::Until(tags::PIXEL_DATA)
+    };
+    source.seek(SeekFrom::Start(data_set_start))?;
+    declared_lengths::check_declared_lengths(
+        io::Read::by_ref(&mut source),
+        file_bytes.saturating_sub(data_set_start),
+        transfer_syntax_uid,
+        extent,
+    )
+    .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     source.seek(SeekFrom::Start(0))?;
     let options = OpenFileOptions::new();
-    let options = if walkable.is_none() && file_bytes <= FULL_PARSE_LIMIT_BYTES {
+    let options = if parse_whole {
         options
     } else {
         options.read_until(tags::PIXEL_DATA)
@@ -329,12 +345,22 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
 }
 
 /// Reads a whole Part-10 file from any source, once its structure shows
-/// that no element claims more bytes than the source holds (in the
-/// little-endian syntaxes, deflated or not; big-endian files are parsed
-/// unchecked). The parser reserves each declared length before reading,
+/// that no element claims more bytes than the source holds: the walk in
+/// the little-endian syntaxes (deflated or not), then a dry run of the
+/// parser itself in every syntax (`declared_lengths`). The parser reserves
+/// each declared length before reading,
 /// so without the check a few bytes could cost gigabytes.
 pub fn open_checked<R: io::Read + Seek>(mut source: R) -> Result<DefaultDicomObject, StoreError> {
-    structure::check_part10(&mut source).map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    let layout =
+        structure::check_part10(&mut source).map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    source.seek(SeekFrom::Start(layout.data_set_start))?;
+    declared_lengths::check_declared_lengths(
+        io::Read::by_ref(&mut source),
+        layout.data_set_bytes,
+        &layout.transfer_syntax,
+        ReadExtent::Whole,
+    )
+    .map_err(|e| StoreError::Unparsable(e.to_string()))?;
     source.seek(SeekFrom::Start(0))?;
     OpenFileOptions::new()
         .from_reader(source)
