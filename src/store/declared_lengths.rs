@@ -83,7 +83,7 @@ fn dry_run<R: Read>(
         inner: io::BufReader::new(data_set),
         consumed: Rc::clone(&consumed),
     };
-    let mut reader = DataSetReader::new_with_ts_options(
+    let reader = DataSetReader::new_with_ts_options(
         source,
         transfer_syntax,
         DataSetReaderOptions::default(),
@@ -103,7 +103,7 @@ fn dry_run<R: Read>(
         }
     };
     let mut depth = 0usize;
-    while let Some(token) = reader.next() {
+    for token in reader {
         let token = token.map_err(|e| StructureError::Parser(e.to_string()))?;
         let top_level_tag = match &token {
             DataToken::ElementHeader(header) if depth == 0 => Some(header.tag),
@@ -111,10 +111,10 @@ fn dry_run<R: Read>(
             DataToken::PixelSequenceStart if depth == 0 => Some(Tag(0x7FE0, 0x0010)),
             _ => None,
         };
-        if let (ReadExtent::Until(until), Some(tag)) = (extent, top_level_tag) {
-            if until <= tag {
-                return Ok(());
-            }
+        if let (ReadExtent::Until(until), Some(tag)) = (extent, top_level_tag)
+            && until <= tag
+        {
+            return Ok(());
         }
         match token {
             DataToken::ElementHeader(header) => check(Some(header.tag), header.len)?,
