@@ -149,15 +149,24 @@ fn a_densenet_manifest_runs_with_torchxrayvision_labels_mapped_to_categories() {
         .find(|c| c["category"] == "nodule-mass")
         .unwrap();
     assert_eq!(nodule["assessed"], true);
-    // Every positive localised category has a region inside the 1024² image.
-    let positives = categories
+    // Every positive localised category has one to four regions inside the
+    // 1024² image, and no other category has any.
+    let positives: Vec<&serde_json::Value> = categories
         .iter()
         .filter(|c| {
             c["positive"] == true && c["category"] != "normal" && c["category"] != "any-abnormality"
         })
-        .count();
+        .map(|c| &c["category"])
+        .collect();
     let regions = findings["localised"].as_array().unwrap();
-    assert_eq!(regions.len(), positives);
+    for category in &positives {
+        let count = regions
+            .iter()
+            .filter(|r| &&r["category"] == category)
+            .count();
+        assert!((1..=4).contains(&count), "{category}: {count} regions");
+    }
+    assert!(regions.iter().all(|r| positives.contains(&&r["category"])));
     for region in regions {
         let bbox: Vec<f64> = region["region"]["bounding_box"]
             .as_array()

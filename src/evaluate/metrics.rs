@@ -226,6 +226,23 @@ pub fn ratio(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// The Wilson score 95 % interval of a proportion `part / whole`: unlike
+/// the normal approximation it stays inside [0, 1] and is not empty at 0
+/// or 1, which matters for subgroups of a few lesions. `None` when
+/// `whole` is 0.
+pub fn wilson_interval(part: usize, whole: usize) -> Option<[f64; 2]> {
+    if whole == 0 {
+        return None;
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let n = whole as f64;
+    let p = part as f64 / n;
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+}
+
 /// One mark a model placed on an image, and which of the image's lesions it
 /// hits (index into that image's lesions), if any.
 #[derive(Debug, Clone, Copy, PartialEq)]

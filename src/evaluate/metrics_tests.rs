@@ -268,3 +268,21 @@ fn froc_without_lesions_is_empty() {
     assert!(froc_curve(&images).is_empty());
     assert_eq!(froc_point_at(&[], 1.0), None);
 }
+
+#[test]
+fn wilson_intervals_match_hand_computed_values() {
+    // 0 of 10: [0, 0.2775]; 10 of 10 mirrors it; 2 of 4: [0.150, 0.850].
+    let [low, high] = wilson_interval(0, 10).unwrap();
+    assert!(
+        low.abs() < 1e-9 && (high - 0.2775).abs() < 1e-4,
+        "{low} {high}"
+    );
+    let [low, high] = wilson_interval(10, 10).unwrap();
+    assert!(
+        (low - 0.7225).abs() < 1e-4 && (high - 1.0).abs() < 1e-9,
+        "{low} {high}"
+    );
+    let [low, high] = wilson_interval(2, 4).unwrap();
+    assert!((low - 0.1500).abs() < 1e-3 && (high - 0.8500).abs() < 1e-3);
+    assert!(wilson_interval(0, 0).is_none());
+}

@@ -116,6 +116,14 @@ fn number(value: Option<f64>) -> String {
     value.map_or_else(|| "–".into(), |v| format!("{v:.3}"))
 }
 
+/// A proportion with its 95 % interval, e.g. `0.500 (0.150–0.850)`.
+fn number_with_interval(value: Option<f64>, interval: Option<[f64; 2]>) -> String {
+    match (value, interval) {
+        (Some(v), Some([low, high])) => format!("{v:.3} ({low:.2}–{high:.2})"),
+        _ => number(value),
+    }
+}
+
 fn rate(value: f64) -> String {
     format!("{value}")
 }
@@ -239,7 +247,7 @@ impl EvaluationReport {
         *out += "## Nodules and masses by subgroup\n\n\
                 Per-lesion sensitivity (found: the image is called positive and a region hits \
                 the lesion; at a FP rate: a region scoring at or above that FROC operating \
-                point hits it).\n\n";
+                point hits it), with its Wilson 95% interval in brackets.\n\n";
         let rates: Vec<String> = self
             .nodule_subgroups
             .first()
@@ -260,14 +268,17 @@ impl EvaluationReport {
             let cells: Vec<String> = s
                 .at_false_positive_rates
                 .iter()
-                .map(|r| number(r.sensitivity))
+                .map(|r| number_with_interval(r.sensitivity, r.sensitivity_interval))
                 .collect();
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
                 s.title,
                 s.lesions,
-                number(s.sensitivity_at_manifest_threshold),
+                number_with_interval(
+                    s.sensitivity_at_manifest_threshold,
+                    s.sensitivity_at_manifest_threshold_interval
+                ),
                 cells.join(" | ")
             );
         }

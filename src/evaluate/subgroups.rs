@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::ratio;
+use super::metrics::{ratio, wilson_interval};
 
 /// What became of one annotated nodule or mass.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,8 @@ pub struct SensitivityAtRate {
     pub false_positives_per_image: f64,
     pub threshold: Option<f64>,
     pub sensitivity: Option<f64>,
+    /// Wilson 95 % interval of the sensitivity.
+    pub sensitivity_interval: Option<[f64; 2]>,
 }
 
 /// One subgroup's results.
@@ -50,6 +52,8 @@ pub struct SubgroupResult {
     pub lesions: usize,
     pub found_at_manifest_threshold: usize,
     pub sensitivity_at_manifest_threshold: Option<f64>,
+    /// Wilson 95 % interval of the sensitivity at the manifest threshold.
+    pub sensitivity_at_manifest_threshold_interval: Option<[f64; 2]>,
     pub at_false_positive_rates: Vec<SensitivityAtRate>,
 }
 
@@ -162,6 +166,7 @@ pub fn subgroup_results(lesions: &[LesionOutcome], rates: &[RateThreshold]) -> V
                         false_positives_per_image: rate.false_positives_per_image,
                         threshold: rate.threshold,
                         sensitivity: ratio(found, members.len()),
+                        sensitivity_interval: wilson_interval(found, members.len()),
                     }
                 })
                 .collect();
@@ -171,6 +176,7 @@ pub fn subgroup_results(lesions: &[LesionOutcome], rates: &[RateThreshold]) -> V
                 lesions: members.len(),
                 found_at_manifest_threshold: found,
                 sensitivity_at_manifest_threshold: ratio(found, members.len()),
+                sensitivity_at_manifest_threshold_interval: wilson_interval(found, members.len()),
                 at_false_positive_rates,
             }
         })
@@ -249,5 +255,13 @@ mod tests {
         assert_eq!(result(&results, "size_10_20mm").lesions, 1);
         assert_eq!(result(&results, "size_20_30mm").lesions, 1);
         assert_eq!(result(&results, "size_over_30mm").lesions, 1);
+        // Wilson intervals: 2 of 4 found; none of an empty subgroup.
+        let [low, high] = all.sensitivity_at_manifest_threshold_interval.unwrap();
+        assert!((low - 0.150).abs() < 1e-3 && (high - 0.850).abs() < 1e-3);
+        assert!(
+            result(&results, "overlaps_hilum")
+                .sensitivity_at_manifest_threshold_interval
+                .is_none()
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Findings: what a model's output means for one image, in the terms a
 //! report uses — seven clinical categories with a probability and a call
-//! each, and a region for every positive localised finding.
+//! each, and regions (up to four) for every positive localised finding.
 //!
 //! - `categories`: the categories and how model labels map to them
 //! - `regions`: evidence map → outline and box on the original image
@@ -11,7 +11,9 @@ pub mod regions;
 
 pub use axes::axes_mm;
 pub use categories::{Category, CategoryCall, categorise};
-pub use regions::{Region, region_from_evidence};
+pub use regions::{
+    EvidenceRegion, MAX_REGIONS, Region, region_from_evidence, regions_from_evidence,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -58,19 +60,23 @@ impl Findings {
         let localised = categories
             .iter()
             .filter(|call| call.positive && call.category.is_localised())
-            .filter_map(|call| {
-                let label = call.label_index?;
-                let region = region_from_evidence(
+            .filter_map(|call| Some((call, call.label_index?)))
+            .flat_map(|(call, label)| {
+                // One finding per separate blob of evidence: the strongest
+                // carries the category's probability, weaker ones that
+                // scaled by their strength.
+                regions_from_evidence(
                     &prediction.evidence[label],
                     manifest.input.size,
                     to_original,
                     pixel_spacing_mm,
-                )?;
-                Some(LocalisedFinding {
+                )
+                .into_iter()
+                .map(move |found| LocalisedFinding {
                     category: call.category,
                     label: manifest.labels[label].name.clone(),
-                    probability: call.probability,
-                    region,
+                    probability: call.probability * found.strength,
+                    region: found.region,
                 })
             })
             .collect();

@@ -2,9 +2,10 @@
 //! its bounding box, on the original image's pixel grid.
 //!
 //! The map (a class activation map or a segmentation output) is coarse, so
-//! it is first upsampled bilinearly. The region is the connected component
-//! around the map's peak where evidence is at least half the peak; its
-//! outline is traced along the component's boundary (Moore neighbour
+//! it is first upsampled bilinearly. A region is a connected component of
+//! the cells where evidence is at least half the map's peak: the one around
+//! the peak first, then any separate blob (a second nodule), strongest
+//! first. Each outline is traced along the component's boundary (Moore neighbour
 //! tracing) and mapped back through the same crop and scale that made the
 //! model input.
 
@@ -16,6 +17,8 @@ use crate::model::EvidenceMap;
 const REGION_FRACTION: f32 = 0.5;
 /// Upsampling factor from the evidence map to the tracing grid.
 const UPSAMPLE: usize = 8;
+/// At most this many regions per map (per finding category and image).
+pub const MAX_REGIONS: usize = 4;
 
 /// A region on the original image: a closed outline and its bounding box,
 /// in pixel coordinates (x = column, y = row, pixel centres at .5).
@@ -29,31 +32,91 @@ pub struct Region {
     pub size_mm: Option<[f64; 2]>,
 }
 
-/// Finds the region of a map covering an input square of side
-/// `input_size`. `to_original` maps input coordinates to the original
-/// image; `pixel_spacing_mm` is (row, column) spacing. `None` if the map
-/// holds no evidence.
+/// A region and how strong its evidence is against the map's peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceRegion {
+    pub region: Region,
+    /// The region's highest evidence over the map's, in (0, 1]: 1 for the
+    /// region around the peak.
+    pub strength: f32,
+}
+
+/// Finds the regions of a map covering an input square of side
+/// `input_size`: every separate blob where evidence is at least half the
+/// map's peak, strongest first, at most [`MAX_REGIONS`]. `to_original`
+/// maps input coordinates to the original image; `pixel_spacing_mm` is
+/// (row, column) spacing. Empty if the map holds no evidence.
+pub fn regions_from_evidence(
+    map: &EvidenceMap,
+    input_size: u32,
+    to_original: impl Fn(f32, f32) -> (f32, f32),
+    pixel_spacing_mm: Option<[f64; 2]>,
+) -> Vec<EvidenceRegion> {
+    let grid = map.side * UPSAMPLE;
+    let values = upsample_bilinear(map, grid);
+    let Some(peak) = values.iter().copied().max_by(f32::total_cmp) else {
+        return Vec::new();
+    };
+    if peak.is_nan() || peak <= 0.0 {
+        return Vec::new();
+    }
+    let inside: Vec<bool> = values
+        .iter()
+        .map(|&v| v >= peak * REGION_FRACTION)
+        .collect();
+    // Seeds strongest first; each blob is taken from its own maximum.
+    let mut seeds: Vec<usize> = (0..values.len()).filter(|&i| inside[i]).collect();
+    seeds.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let mut claimed = vec![false; values.len()];
+    let mut regions = Vec::new();
+    for seed in seeds {
+        if regions.len() == MAX_REGIONS {
+            break;
+        }
+        if claimed[seed] {
+            continue;
+        }
+        let component = connected_component(&inside, grid, seed);
+        for (claim, &member) in claimed.iter_mut().zip(&component) {
+            *claim |= member;
+        }
+        regions.push(EvidenceRegion {
+            region: region_of_component(
+                &component,
+                grid,
+                input_size,
+                &to_original,
+                pixel_spacing_mm,
+            ),
+            strength: values[seed] / peak,
+        });
+    }
+    regions
+}
+
+/// The region around the map's peak alone (the strongest of
+/// [`regions_from_evidence`]); `None` if the map holds no evidence.
 pub fn region_from_evidence(
     map: &EvidenceMap,
     input_size: u32,
     to_original: impl Fn(f32, f32) -> (f32, f32),
     pixel_spacing_mm: Option<[f64; 2]>,
 ) -> Option<Region> {
-    let grid = map.side * UPSAMPLE;
-    let values = upsample_bilinear(map, grid);
-    let (peak_index, &peak) = values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
-    if peak.is_nan() || peak <= 0.0 {
-        return None;
-    }
-    let inside: Vec<bool> = values
-        .iter()
-        .map(|&v| v >= peak * REGION_FRACTION)
-        .collect();
-    let component = connected_component(&inside, grid, peak_index);
-    let boundary = trace_boundary(&component, grid);
+    regions_from_evidence(map, input_size, to_original, pixel_spacing_mm)
+        .into_iter()
+        .next()
+        .map(|found| found.region)
+}
+
+/// Outline, box and size of one component of the tracing grid.
+fn region_of_component(
+    component: &[bool],
+    grid: usize,
+    input_size: u32,
+    to_original: impl Fn(f32, f32) -> (f32, f32),
+    pixel_spacing_mm: Option<[f64; 2]>,
+) -> Region {
+    let boundary = trace_boundary(component, grid);
     let scale = input_size as f32 / grid as f32;
     let outline: Vec<[f32; 2]> = boundary
         .iter()
@@ -72,11 +135,11 @@ pub fn region_from_evidence(
             f64::from(bounding_box[3] - bounding_box[1]) * row,
         ]
     });
-    Some(Region {
+    Region {
         bounding_box,
         outline,
         size_mm,
-    })
+    }
 }
 
 /// Bilinear upsampling of a square map to `grid`×`grid`, sampling at cell
@@ -224,6 +287,29 @@ mod tests {
         let region = region_from_evidence(&map, 64, shifted, None).unwrap();
         assert!(region.bounding_box[0] > 100.0 && region.bounding_box[1] > 50.0);
         assert!(region.size_mm.is_none());
+    }
+
+    #[test]
+    fn separate_blobs_are_separate_regions_strongest_first() {
+        // A strong blob at (1,1) and a weaker one at (6,6) of an 8×8 map;
+        // a third below half the peak is not a region.
+        let mut map = map_with_blob(8, &[(1, 1)]);
+        map.values[6 * 8 + 6] = 0.7;
+        map.values[8 + 6] = 0.3; // (6, 1)
+        let regions = regions_from_evidence(&map, 256, |x, y| (x, y), None);
+        assert_eq!(regions.len(), 2, "{regions:?}");
+        assert_eq!(regions[0].strength, 1.0);
+        assert!((regions[1].strength - 0.7).abs() < 1e-6);
+        let centre = |r: &Region| {
+            (
+                (r.bounding_box[0] + r.bounding_box[2]) / 2.0,
+                (r.bounding_box[1] + r.bounding_box[3]) / 2.0,
+            )
+        };
+        let (x, y) = centre(&regions[0].region);
+        assert!((40.0..=56.0).contains(&x) && (40.0..=56.0).contains(&y));
+        let (x, y) = centre(&regions[1].region);
+        assert!((200.0..=216.0).contains(&x) && (200.0..=216.0).contains(&y));
     }
 
     #[test]
