@@ -147,9 +147,10 @@ struct SynthArgs {
     /// Fraction of images stored as MONOCHROME1.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     monochrome1_fraction: f32,
-    /// Also insert findings into the real radiographs (PNG) in this directory.
-    #[arg(long, value_name = "DIR")]
-    insert_into: Option<PathBuf>,
+    /// Also insert findings into real radiographs: a PNG file, or a
+    /// directory of them; repeat for more.
+    #[arg(long, value_name = "PNG_OR_DIR")]
+    insert_into: Vec<PathBuf>,
     /// Fraction of images drawn on a real radiograph when --insert-into is given.
     #[arg(long, value_name = "F", default_value_t = 0.3)]
     insert_fraction: f32,
@@ -386,9 +387,13 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         (16..=4096).contains(&config.size),
         "--size must be 16..=4096"
     );
-    let insertion = match &args.insert_into {
-        Some(dir) => Some(dataset::Insertion::from_dir(dir, args.insert_fraction)?),
-        None => None,
+    let insertion = if args.insert_into.is_empty() {
+        None
+    } else {
+        Some(dataset::Insertion::from_paths(
+            &args.insert_into,
+            args.insert_fraction,
+        )?)
     };
     let total = args.count;
     let interactive = std::io::stderr().is_terminal();

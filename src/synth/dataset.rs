@@ -39,15 +39,33 @@ pub struct Insertion {
 }
 
 impl Insertion {
-    /// Every PNG directly in `dir`, sorted.
-    pub fn from_dir(dir: &Path, fraction: f32) -> anyhow::Result<Insertion> {
-        let mut pngs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
-            .collect();
+    /// The PNG files given, and every PNG directly in each directory given,
+    /// sorted and without repeats. Naming files lets a run keep some real
+    /// radiographs for training and others held out for evaluation.
+    pub fn from_paths(paths: &[PathBuf], fraction: f32) -> anyhow::Result<Insertion> {
+        let is_png = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        let mut pngs = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                let entries = std::fs::read_dir(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                pngs.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| is_png(p)),
+                );
+            } else {
+                anyhow::ensure!(
+                    is_png(path) && path.is_file(),
+                    "{} is neither a PNG file nor a directory",
+                    path.display()
+                );
+                pngs.push(path.clone());
+            }
+        }
         pngs.sort();
-        anyhow::ensure!(!pngs.is_empty(), "no PNG files in {}", dir.display());
+        pngs.dedup();
+        anyhow::ensure!(!pngs.is_empty(), "no PNG files in the --insert-into paths");
         Ok(Insertion { pngs, fraction })
     }
 }
@@ -120,4 +138,36 @@ pub fn write_dataset(
         serde_json::to_vec_pretty(&manifest)?,
     )?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insertion_takes_png_files_and_directories_without_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let backgrounds = dir.path().join("backgrounds");
+        std::fs::create_dir(&backgrounds).unwrap();
+        for name in ["b.png", "a.PNG", "notes.txt"] {
+            std::fs::write(backgrounds.join(name), b"").unwrap();
+        }
+        let single = dir.path().join("single.png");
+        std::fs::write(&single, b"").unwrap();
+        let insertion = Insertion::from_paths(
+            &[
+                backgrounds.clone(),
+                single.clone(),
+                backgrounds.join("b.png"),
+            ],
+            0.5,
+        )
+        .unwrap();
+        assert_eq!(
+            insertion.pngs,
+            vec![backgrounds.join("a.PNG"), backgrounds.join("b.png"), single]
+        );
+        assert!(Insertion::from_paths(&[backgrounds.join("notes.txt")], 0.5).is_err());
+        assert!(Insertion::from_paths(&[], 0.5).is_err());
+    }
 }
