@@ -95,19 +95,19 @@ struct TrainArgs {
     /// Start from named settings; other flags override them (known: default).
     #[arg(long, value_name = "NAME")]
     preset: Option<String>,
-    /// Epochs [default: 10; preset default: 12]
+    /// Epochs [default: 10; preset default: 30]
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
-    /// Images per step [default: 8]
+    /// Images per step [default: 8; preset default: 16]
     #[arg(long, value_name = "B")]
     batch: Option<usize>,
     /// Peak learning rate [default: 0.002]
     #[arg(long, value_name = "LR")]
     lr: Option<f64>,
-    /// Warm-up steps [default: 20; preset default: 100]
+    /// Warm-up steps [default: 20; preset default: 200]
     #[arg(long, value_name = "N")]
     warmup: Option<u64>,
-    /// Input side in pixels, a multiple of 16 [default: 256; preset default: 512]
+    /// Input side in pixels, a multiple of 16 [default: 256]
     #[arg(long, value_name = "PX")]
     input_size: Option<usize>,
     /// Seed for initial weights, the split, shuffling and augmentation [default: 1]
@@ -116,13 +116,13 @@ struct TrainArgs {
     /// Continue from OUT/checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Stop after this many epochs without a better validation loss [default: 4; preset default: 3]
+    /// Stop after this many epochs without a better validation loss [default: 4; preset default: 5]
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
     /// Fraction of images held out for validation [default: 0.15]
     #[arg(long, value_name = "F")]
     validation_fraction: Option<f64>,
-    /// Model name: the files are NAME.safetensors and NAME.toml [default: chestnet-compact]
+    /// Model name: the files are NAME.safetensors and NAME.toml [default: chestnet-compact; preset default: chestnet-compact-default]
     #[arg(long)]
     name: Option<String>,
     /// cpu or cuda [default: cpu]
