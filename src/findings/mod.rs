@@ -11,9 +11,7 @@ pub mod regions;
 
 pub use axes::axes_mm;
 pub use categories::{Category, CategoryCall, categorise};
-pub use regions::{
-    EvidenceRegion, MAX_REGIONS, Region, region_from_evidence, regions_from_evidence,
-};
+pub use regions::{EvidenceRegion, Region, regions_from_evidence};
 
 use serde::{Deserialize, Serialize};
 

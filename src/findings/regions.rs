@@ -94,20 +94,6 @@ pub fn regions_from_evidence(
     regions
 }
 
-/// The region around the map's peak alone (the strongest of
-/// [`regions_from_evidence`]); `None` if the map holds no evidence.
-pub fn region_from_evidence(
-    map: &EvidenceMap,
-    input_size: u32,
-    to_original: impl Fn(f32, f32) -> (f32, f32),
-    pixel_spacing_mm: Option<[f64; 2]>,
-) -> Option<Region> {
-    regions_from_evidence(map, input_size, to_original, pixel_spacing_mm)
-        .into_iter()
-        .next()
-        .map(|found| found.region)
-}
-
 /// Outline, box and size of one component of the tracing grid.
 fn region_of_component(
     component: &[bool],
@@ -247,6 +233,19 @@ fn trace_boundary(member: &[bool], grid: usize) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The region around the map's peak alone.
+    fn region_from_evidence(
+        map: &EvidenceMap,
+        input_size: u32,
+        to_original: impl Fn(f32, f32) -> (f32, f32),
+        pixel_spacing_mm: Option<[f64; 2]>,
+    ) -> Option<Region> {
+        regions_from_evidence(map, input_size, to_original, pixel_spacing_mm)
+            .into_iter()
+            .next()
+            .map(|found| found.region)
+    }
 
     fn map_with_blob(side: usize, cells: &[(usize, usize)]) -> EvidenceMap {
         let mut values = vec![0.0; side * side];

@@ -309,15 +309,13 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
     } else {
         ReadExtent::Until(tags::PIXEL_DATA)
     };
-    source.seek(SeekFrom::Start(data_set_start))?;
-    declared_lengths::check_declared_lengths(
-        io::Read::by_ref(&mut source),
+    dry_run_parser(
+        &mut source,
+        data_set_start,
         file_bytes.saturating_sub(data_set_start),
         transfer_syntax_uid,
         extent,
-    )
-    .map_err(|e| StoreError::Unparsable(e.to_string()))?;
-    source.seek(SeekFrom::Start(0))?;
+    )?;
     let options = OpenFileOptions::new();
     let options = if parse_whole {
         options
@@ -353,18 +351,38 @@ pub(crate) fn identify_received<R: io::Read + Seek>(
 pub fn open_checked<R: io::Read + Seek>(mut source: R) -> Result<DefaultDicomObject, StoreError> {
     let layout =
         structure::check_part10(&mut source).map_err(|e| StoreError::Unparsable(e.to_string()))?;
-    source.seek(SeekFrom::Start(layout.data_set_start))?;
-    declared_lengths::check_declared_lengths(
-        io::Read::by_ref(&mut source),
+    dry_run_parser(
+        &mut source,
+        layout.data_set_start,
         layout.data_set_bytes,
         &layout.transfer_syntax,
         ReadExtent::Whole,
-    )
-    .map_err(|e| StoreError::Unparsable(e.to_string()))?;
-    source.seek(SeekFrom::Start(0))?;
+    )?;
     OpenFileOptions::new()
         .from_reader(source)
         .map_err(|e| StoreError::Unparsable(e.to_string()))
+}
+
+/// Runs the parser dry (`declared_lengths`) over the data set that starts
+/// at `data_set_start` and runs `data_set_bytes`, then rewinds the source
+/// for the real parse.
+fn dry_run_parser<R: io::Read + Seek>(
+    source: &mut R,
+    data_set_start: u64,
+    data_set_bytes: u64,
+    transfer_syntax_uid: &str,
+    extent: ReadExtent,
+) -> Result<(), StoreError> {
+    source.seek(SeekFrom::Start(data_set_start))?;
+    declared_lengths::check_declared_lengths(
+        io::Read::by_ref(source),
+        data_set_bytes,
+        transfer_syntax_uid,
+        extent,
+    )
+    .map_err(|e| StoreError::Unparsable(e.to_string()))?;
+    source.seek(SeekFrom::Start(0))?;
+    Ok(())
 }
 
 /// Creates `dir` and any missing parents below `root`, fsyncing each parent
