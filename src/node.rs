@@ -1,6 +1,6 @@
-//! `chestnode serve`: opens the store, starts the operations endpoint, loads
-//! the model, starts the analysis workers, the outbox senders, the SCP and
-//! the control socket, and shuts everything down in order on SIGTERM or
+//! `chestnode serve`: opens the store, binds the control socket, starts the
+//! operations endpoint, loads the model, starts the analysis workers, the
+//! outbox senders and the SCP, and shuts everything down in order on SIGTERM or
 //! Ctrl-C.
 //!
 //! Shutdown order matters for "nothing acknowledged is lost": stop
@@ -23,7 +23,7 @@ use crate::model::Model;
 use crate::outbox::OutboxSenders;
 use crate::report::publish::Publisher;
 use crate::scp::{Listener, SessionContext};
-use crate::status::serve_control_socket;
+use crate::status::ControlSocket;
 use crate::store::Store;
 use crate::store::retention::{RetentionPolicy, RetentionSweeper};
 use crate::worker::{Schedule, WorkerPool};
@@ -49,8 +49,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(store);
 
     let shutdown = CancellationToken::new();
-    // An early return (a model that will not load) stops the endpoint too.
+    // An early return (a model that will not load) stops the endpoint and
+    // the control socket too.
     let _stop_on_return = shutdown.clone().drop_guard();
+    // `chestnode status` works from the moment the index is ours, while the
+    // model is still loading.
+    let control = tokio::spawn(ControlSocket::bind(store.clone())?.serve(shutdown.clone()));
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let http = if config.http.enabled {
@@ -127,7 +131,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
         std::time::Duration::from_secs(config.retention.sweep_interval_secs),
     );
-    let control = tokio::spawn(serve_control_socket(store.clone(), shutdown.clone()));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     let session_context = Arc::new(SessionContext {

@@ -8,6 +8,11 @@
 //! (`control.sock`); when no server answers there, the index is opened
 //! directly. Either way the report is gathered by the same function.
 //!
+//! The server binds the socket as soon as it holds the index, before the
+//! model loads or the DICOM port opens, and a client that finds the index
+//! locked but no answer yet keeps asking for a few seconds: a server caught
+//! between taking the lock and binding the socket is starting, not stuck.
+//!
 //! The control protocol: the client writes one JSON [`ControlRequest`]
 //! (nothing at all means `status`), shuts down its side, and reads the JSON
 //! answer until the server closes the connection.
@@ -385,19 +390,33 @@ enum Served {
     Directly(Database),
 }
 
+/// How long a client waits for a server that holds the index lock but does
+/// not answer on the control socket yet.
+const STARTING_SERVER_WAIT: Duration = Duration::from_secs(15);
+
 /// Sends `request` to the running server, or opens the index when none
 /// answers.
 async fn open_or_ask(data_dir: &Path, request: &ControlRequest) -> anyhow::Result<Served> {
     if !data_dir.is_dir() {
         anyhow::bail!("no data directory at {}", data_dir.display());
     }
-    if let Some(reply) = ask_running_server(&control_socket_path(data_dir), request).await {
-        return Ok(Served::ByServer(reply));
+    let socket = control_socket_path(data_dir);
+    let deadline = tokio::time::Instant::now() + STARTING_SERVER_WAIT;
+    loop {
+        if let Some(reply) = ask_running_server(&socket, request).await {
+            return Ok(Served::ByServer(reply));
+        }
+        if let Some(db) = Database::try_open(data_dir)? {
+            return Ok(Served::Directly(db));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the index is locked, but no server answered on control.sock; \
+                 is another chestnode process using this data directory?"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let db = Database::open(data_dir).context(
-        "the index is locked, but no server answered on control.sock; is another chestnode process using this data directory?",
-    )?;
-    Ok(Served::Directly(db))
 }
 
 async fn ask_running_server(socket: &Path, request: &ControlRequest) -> Option<Vec<u8>> {
@@ -416,30 +435,46 @@ async fn ask_running_server(socket: &Path, request: &ControlRequest) -> Option<V
         .flatten()
 }
 
-/// Answers control requests on the control socket until `shutdown`.
-pub async fn serve_control_socket(
+/// The server's end of the control socket, bound but not yet answering.
+pub struct ControlSocket {
+    listener: UnixListener,
+    path: PathBuf,
     store: Arc<Store>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let path = control_socket_path(store.data_dir());
-    // A stale socket from a crashed run; the index lock proves it is ours.
-    let _ = std::fs::remove_file(&path);
-    let listener =
-        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    loop {
-        let (mut stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = shutdown.cancelled() => break,
-        };
-        let store = store.clone();
-        tokio::spawn(async move {
-            if let Some(reply) = answer(&mut stream, store).await {
-                let _ = stream.write_all(&reply).await;
-            }
-        });
+}
+
+impl ControlSocket {
+    /// Binds `control.sock` in the store's data directory. A socket file
+    /// left by a crashed run is replaced: holding the index lock proves no
+    /// other server uses it.
+    pub fn bind(store: Arc<Store>) -> anyhow::Result<ControlSocket> {
+        let path = control_socket_path(store.data_dir());
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+        Ok(ControlSocket {
+            listener,
+            path,
+            store,
+        })
     }
-    let _ = std::fs::remove_file(&path);
-    Ok(())
+
+    /// Answers control requests until `shutdown`, then removes the socket.
+    pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            let (mut stream, _) = tokio::select! {
+                accepted = self.listener.accept() => accepted?,
+                _ = shutdown.cancelled() => break,
+            };
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Some(reply) = answer(&mut stream, store).await {
+                    let _ = stream.write_all(&reply).await;
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&self.path);
+        Ok(())
+    }
 }
 
 /// Reads one request from a control connection and computes its answer.

@@ -1,11 +1,11 @@
-//! The command line: help text, configuration file plus flag overrides, and
-//! clear errors for bad configuration.
+//! The command line: help text, configuration file plus flag overrides,
+//! clear errors for bad configuration, and `status` while a server starts.
 
 mod common;
 
 use std::process::Command;
 
-use common::{free_port, wait_for_port};
+use common::{Node, free_port, wait_for_port};
 
 fn chestnode(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_chestnode"))
@@ -98,4 +98,61 @@ fn status_of_a_missing_data_directory_says_so() {
     let output = chestnode(&["status", "--data-dir", "/nonexistent/chestnode"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no data directory"));
+}
+
+/// `chestnode status` asked again and again while a crashed server starts
+/// again: every run answers (from the index, then from the server once its
+/// control socket is up), and no run keeps the server from taking the index.
+#[test]
+fn status_during_a_restart_after_a_crash_always_answers_and_never_blocks_the_server() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let root = tempfile::tempdir().unwrap();
+    let mut node = Node::start(root.path(), &[]);
+    node.kill();
+    assert!(
+        node.data_dir.join("control.sock").exists(),
+        "a crash leaves its socket file behind"
+    );
+
+    let data_dir = node.data_dir.clone();
+    let restarted = Arc::new(AtomicBool::new(false));
+    let asker = {
+        let restarted = restarted.clone();
+        std::thread::spawn(move || {
+            let mut answers_after_restart = Vec::new();
+            loop {
+                let done = restarted.load(Ordering::SeqCst);
+                let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
+                    .args(["status", "--json", "--data-dir"])
+                    .arg(&data_dir)
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "status failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                if done {
+                    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+                    answers_after_restart.push(report["server_running"].as_bool());
+                    if answers_after_restart.len() == 3 {
+                        return answers_after_restart;
+                    }
+                }
+            }
+        })
+    };
+    // Let the asker get going, so some runs overlap the server's start.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    node.start_again();
+    restarted.store(true, Ordering::SeqCst);
+    let answers = asker.join().expect("every status run answered");
+    assert_eq!(
+        answers,
+        vec![Some(true); 3],
+        "once the DICOM port is open, the server answers status itself"
+    );
+    node.stop();
 }

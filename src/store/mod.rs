@@ -36,6 +36,10 @@ use crate::incidents::unix_now;
 use declared_lengths::ReadExtent;
 use structure::Encoding;
 
+/// How long a starting server waits for a `chestnode status` run to let go
+/// of the index.
+const INDEX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Data sets up to this size are parsed completely before they are
 /// accepted; larger ones are parsed up to Pixel Data, to bound memory.
 const FULL_PARSE_LIMIT_BYTES: u64 = 32 << 20;
@@ -103,6 +107,9 @@ impl Store {
         let instances_dir = data_dir.join("instances");
         fs::create_dir_all(&tmp_dir)?;
         fs::create_dir_all(&instances_dir)?;
+        // The lock first: the sweep below must never touch the transfers of
+        // another server that is running on this directory.
+        let db = Database::open_waiting(&data_dir, INDEX_LOCK_WAIT)?;
         let swept = sweep_temporary_files(&tmp_dir)?;
         if swept > 0 {
             tracing::warn!(
@@ -110,7 +117,6 @@ impl Store {
                 "removed unfinished transfers left by an earlier run"
             );
         }
-        let db = Database::open(&data_dir)?;
         Ok(Store {
             data_dir,
             tmp_dir,
