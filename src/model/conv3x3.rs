@@ -8,18 +8,21 @@
 //! with `9 × out` rows over all pixels, and the output is the sum of the
 //! nine `out`-channel slabs of `Z`, each shifted by its tap's offset. Same
 //! arithmetic, a quarter of the memory traffic, and a product shape gemm
-//! likes.
+//! likes. `dense_block_cpu` runs it inside DenseNet's dense layers.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
+
+use crate::model::cpu_gemm::matmul_into;
 
 /// The weights of one 3×3 convolution, rearranged for the product.
 #[derive(Debug, Clone)]
 pub struct Conv3x3 {
-    /// `[9 × out, in]`: row `tap × out + o` holds kernel tap `tap` of
-    /// output channel `o`.
-    taps: Tensor,
+    /// Row-major `[9 × out, in]`: row `tap × out + o` holds kernel tap
+    /// `tap` of output channel `o`.
+    taps: Vec<f32>,
     out_channels: usize,
+    in_channels: usize,
 }
 
 impl Conv3x3 {
@@ -30,77 +33,86 @@ impl Conv3x3 {
             candle_core::bail!("Conv3x3 needs a 3×3 kernel, got {kh}×{kw}");
         }
         let taps = weight
+            .to_dtype(DType::F32)?
             .permute((2, 3, 0, 1))?
-            .contiguous()?
-            .reshape((9 * out_channels, in_channels))?;
-        Ok(Conv3x3 { taps, out_channels })
+            .flatten_all()?
+            .to_vec1()?;
+        Ok(Conv3x3 {
+            taps,
+            out_channels,
+            in_channels,
+        })
     }
 
-    /// Convolves a `[1, in, h, w]` input.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, channels, height, width) = x.dims4()?;
-        if batch != 1 {
-            candle_core::bail!("Conv3x3 handles one image at a time");
-        }
-        let pixels = x.contiguous()?.reshape((channels, height * width))?;
-        let stacked = self.taps.matmul(&pixels)?;
-        stacked
-            .reshape((9, self.out_channels, height, width))?
-            .apply_op1_no_bwd(&ShiftedTapSum)
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// How many floats [`Conv3x3::convolve`] needs as scratch for a
+    /// `height × width` input.
+    pub fn scratch_len(&self, height: usize, width: usize) -> usize {
+        9 * self.out_channels * height * width
+    }
+
+    /// Convolves one `[in, height, width]` image into `out`
+    /// (`[out, height, width]`), overwriting it; `scratch` holds at least
+    /// [`Conv3x3::scratch_len`] floats.
+    pub fn convolve(
+        &self,
+        input: &[f32],
+        (height, width): (usize, usize),
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let plane = height * width;
+        let stacked = &mut scratch[..self.scratch_len(height, width)];
+        matmul_into(
+            (9 * self.out_channels, plane, self.in_channels),
+            &self.taps,
+            &input[..self.in_channels * plane],
+            stacked,
+            false,
+        );
+        sum_shifted_taps(stacked, self.out_channels, (height, width), out);
     }
 }
 
-/// `[9, c, h, w]` → `[1, c, h, w]`: the sum over taps of each slab shifted
-/// by the tap's offset, with zeros beyond the border.
-struct ShiftedTapSum;
-
-impl CustomOp1 for ShiftedTapSum {
-    fn name(&self) -> &'static str {
-        "shifted-tap-sum"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (taps, channels, height, width) = layout.shape().dims4()?;
-        if taps != 9 {
-            candle_core::bail!("expected 9 taps, got {taps}");
-        }
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("shifted-tap-sum supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("shifted-tap-sum needs a contiguous input");
-        };
-        let values = &values[start..end];
-        let plane = height * width;
-        let mut out = vec![0f32; channels * plane];
-        // Output planes are independent: one task per channel.
-        out.par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(channel, target)| {
-                for tap in 0..9 {
-                    let (dy, dx) = (tap / 3, tap % 3);
-                    let source = &values[(tap * channels + channel) * plane..][..plane];
-                    // Output (y, x) takes source (y + dy - 1, x + dx - 1).
-                    for y in 0..height {
-                        let sy = y + dy;
-                        if sy == 0 || sy > height {
-                            continue;
-                        }
-                        let source_row = &source[(sy - 1) * width..][..width];
-                        let target_row = &mut target[y * width..][..width];
-                        match dx {
-                            0 => add_into(&mut target_row[1..], &source_row[..width - 1]),
-                            1 => add_into(target_row, source_row),
-                            _ => add_into(&mut target_row[..width - 1], &source_row[1..]),
-                        }
+/// `[9, c, h, w]` → `[c, h, w]`: the sum over taps of each slab shifted by
+/// the tap's offset, with zeros beyond the border. Overwrites `out`.
+fn sum_shifted_taps(
+    stacked: &[f32],
+    channels: usize,
+    (height, width): (usize, usize),
+    out: &mut [f32],
+) {
+    let plane = height * width;
+    // Output planes are independent: one task per channel, or several
+    // channels per task when planes are small.
+    out[..channels * plane]
+        .par_chunks_mut(plane)
+        .with_min_len((4096 / plane.max(1)).max(1))
+        .enumerate()
+        .for_each(|(channel, target)| {
+            target.fill(0.0);
+            for tap in 0..9 {
+                let (dy, dx) = (tap / 3, tap % 3);
+                let source = &stacked[(tap * channels + channel) * plane..][..plane];
+                // Output (y, x) takes source (y + dy - 1, x + dx - 1).
+                for y in 0..height {
+                    let sy = y + dy;
+                    if sy == 0 || sy > height {
+                        continue;
+                    }
+                    let source_row = &source[(sy - 1) * width..][..width];
+                    let target_row = &mut target[y * width..][..width];
+                    match dx {
+                        0 => add_into(&mut target_row[1..], &source_row[..width - 1]),
+                        1 => add_into(target_row, source_row),
+                        _ => add_into(&mut target_row[..width - 1], &source_row[1..]),
                     }
                 }
-            });
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((1, channels, height, width)),
-        ))
-    }
+            }
+        });
 }
 
 /// `target[i] += source[i]`, in a form the compiler vectorises.
@@ -130,10 +142,21 @@ mod tests {
             },
         )
         .forward(&input)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
         .unwrap();
-        let ours = Conv3x3::new(&weight).unwrap().forward(&input).unwrap();
-        assert_eq!(ours.dims(), reference.dims());
-        let diff = crate::model::max_abs_difference(&ours, &reference);
+        let conv = Conv3x3::new(&weight).unwrap();
+        let mut scratch = vec![0.0; conv.scratch_len(6, 7)];
+        let mut ours = vec![f32::NAN; 5 * 6 * 7];
+        let pixels = input.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        conv.convolve(&pixels, (6, 7), &mut scratch, &mut ours);
+        let diff = ours
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(diff < 1e-4, "{diff}");
     }
 }

@@ -8,11 +8,14 @@
 //! Batch normalisation is folded at load time into a per-channel scale and
 //! shift: inference needs nothing else from it.
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Linear, VarBuilder};
 
 use crate::model::conv_no_bias as conv;
 use crate::model::conv3x3::Conv3x3;
+use crate::model::dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
+use crate::model::pointwise::PointwiseConv;
+use crate::model::scale_shift_relu::ScaleShiftRelu;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +75,7 @@ impl FoldedBatchNorm {
     /// Normalise, then ReLU: every use in DenseNet is followed by one.
     fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-            return x.apply_op1_no_bwd(&self.fused);
+            return x.contiguous()?.apply_op1_no_bwd(&self.fused);
         }
         x.broadcast_mul(&self.scale)?
             .broadcast_add(&self.shift)?
@@ -95,100 +98,14 @@ impl FoldedBatchNorm {
     }
 }
 
-/// `max(0, x * scale[c] + shift[c])` over an `[n, c, h, w]` tensor in one
-/// parallel pass, where separate multiply, add and ReLU operations would
-/// each allocate and traverse a tensor as large as the growing dense-block
-/// input.
-#[derive(Debug, Clone)]
-struct ScaleShiftRelu {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
-}
-
-impl candle_core::CustomOp1 for ScaleShiftRelu {
-    fn name(&self) -> &'static str {
-        "scale-shift-relu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        use rayon::prelude::*;
-        let candle_core::CpuStorage::F32(values) = storage else {
-            candle_core::bail!("scale-shift-relu supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("scale-shift-relu needs a contiguous input");
-        };
-        let (_, channels, height, width) = layout.shape().dims4()?;
-        if channels != self.scale.len() {
-            candle_core::bail!("{channels} channels but {} scales", self.scale.len());
-        }
-        let plane = height * width;
-        let input = &values[start..end];
-        let mut out = vec![0f32; input.len()];
-        out.par_chunks_mut(plane)
-            .zip(input.par_chunks(plane))
-            .enumerate()
-            .for_each(|(index, (target, source))| {
-                let channel = index % channels;
-                let (scale, shift) = (self.scale[channel], self.shift[channel]);
-                for (t, &s) in target.iter_mut().zip(source) {
-                    *t = (s * scale + shift).max(0.0);
-                }
-            });
-        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
-/// A 1×1 convolution computed as one matrix product over all pixels,
-/// skipping the im2col copy a general convolution makes. Most of
-/// DenseNet's arithmetic is in these.
-#[derive(Debug, Clone)]
-struct PointwiseConv {
-    /// `[out, in]`.
-    weight: Tensor,
-    /// `[out, 1]`.
-    bias: Option<Tensor>,
-}
-
-impl PointwiseConv {
-    fn from_conv(conv: &Conv2d) -> Result<PointwiseConv> {
-        let (out_channels, in_channels, _, _) = conv.weight().dims4()?;
-        Ok(PointwiseConv {
-            weight: conv.weight().reshape((out_channels, in_channels))?,
-            bias: conv
-                .bias()
-                .map(|b| b.reshape((out_channels, 1)))
-                .transpose()?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, channels, height, width) = x.dims4()?;
-        let pixels = x.contiguous()?.reshape((batch, channels, height * width))?;
-        let y = self.weight.broadcast_matmul(&pixels)?;
-        let y = match &self.bias {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
-        };
-        y.reshape((batch, self.weight.dim(0)?, height, width))
-    }
-}
-
 /// norm1 → relu → 1×1 conv → norm2 → relu → 3×3 conv (norm2 folded into
-/// the 1×1 convolution); its output is
-/// concatenated to its input.
+/// the 1×1 convolution); its output is concatenated to its input.
 #[derive(Debug, Clone)]
 struct DenseLayer {
     norm1: FoldedBatchNorm,
     /// conv1 with norm2 folded in.
     conv1_norm2: PointwiseConv,
     conv2: Conv2d,
-    /// The same weights as `conv2`, for the faster CPU path.
-    conv2_taps: Conv3x3,
 }
 
 impl DenseLayer {
@@ -201,7 +118,6 @@ impl DenseLayer {
         Ok(DenseLayer {
             norm1: FoldedBatchNorm::load(in_channels, eps, vb.pp("norm1"))?,
             conv1_norm2: PointwiseConv::from_conv(&norm2.fold_into(&conv1)?)?,
-            conv2_taps: Conv3x3::new(conv2.weight())?,
             conv2,
         })
     }
@@ -209,14 +125,26 @@ impl DenseLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self
             .conv1_norm2
-            .forward(&self.norm1.forward_relu(x)?)?
-            .relu()?;
-        if y.device().is_cpu() && y.dim(0)? == 1 {
-            self.conv2_taps.forward(&y)
-        } else {
-            self.conv2.forward(&y)
-        }
+            .forward_relu(&self.norm1.forward_relu(x)?)?;
+        self.conv2.forward(&y)
     }
+
+    /// The same weights, rearranged for the fused CPU block.
+    fn into_host(self) -> Result<HostDenseLayer> {
+        Ok(HostDenseLayer {
+            norm1: self.norm1.fused,
+            conv1_norm2: self.conv1_norm2.host().clone(),
+            conv2: Conv3x3::new(self.conv2.weight())?,
+        })
+    }
+}
+
+/// A dense block: one fused operation over one buffer on the CPU
+/// (`dense_block_cpu`), candle operations on other devices.
+#[derive(Debug, Clone)]
+enum DenseBlock {
+    Fused(DenseBlockCpu),
+    Graph(Vec<DenseLayer>),
 }
 
 /// norm → relu → 1×1 conv halving the channels → 2×2 average pool.
@@ -242,7 +170,7 @@ impl Transition {
 pub struct DenseNet {
     /// conv0 with norm0 folded in.
     conv0_norm0: Conv2d,
-    blocks: Vec<Vec<DenseLayer>>,
+    blocks: Vec<DenseBlock>,
     transitions: Vec<Transition>,
     norm5: FoldedBatchNorm,
     classifier: Linear,
@@ -259,7 +187,13 @@ pub struct DenseNetOutput {
 }
 
 impl DenseNet {
+    /// Loads the network; on the CPU in f32 its dense blocks run fused.
     pub fn load(config: &Config, vb: VarBuilder) -> Result<DenseNet> {
+        let fused = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        Self::load_with(config, vb, fused)
+    }
+
+    fn load_with(config: &Config, vb: VarBuilder, fused: bool) -> Result<DenseNet> {
         let features = vb.pp("features");
         let eps = config.batch_norm_eps;
         let conv0 = conv(
@@ -286,7 +220,16 @@ impl DenseNet {
                     block_vb.pp(format!("denselayer{}", layer + 1)),
                 )?);
             }
-            blocks.push(block);
+            blocks.push(if fused {
+                DenseBlock::Fused(DenseBlockCpu::new(
+                    block
+                        .into_iter()
+                        .map(DenseLayer::into_host)
+                        .collect::<Result<_>>()?,
+                ))
+            } else {
+                DenseBlock::Graph(block)
+            });
             channels += layers * config.growth_rate;
             if index + 1 < config.block_config.len() {
                 let transition_vb = features.pp(format!("transition{}", index + 1));
@@ -342,12 +285,16 @@ impl DenseNet {
     /// Runs a dense block. Every layer reads all channels so far and adds
     /// `growth_rate` more; they are written into one buffer allocated for
     /// the block's final width, so no layer copies the ones before it.
-    fn dense_block(&self, block: &[DenseLayer], x: &Tensor) -> Result<Tensor> {
+    fn dense_block(&self, block: &DenseBlock, x: &Tensor) -> Result<Tensor> {
+        let layers = match block {
+            DenseBlock::Fused(fused) => return x.contiguous()?.apply_op1_no_bwd(fused),
+            DenseBlock::Graph(layers) => layers,
+        };
         let (batch, mut channels, height, width) = x.dims4()?;
-        let total = channels + block.len() * self.growth_rate;
+        let total = channels + layers.len() * self.growth_rate;
         let buffer = Tensor::zeros((batch, total, height, width), x.dtype(), x.device())?;
         buffer.slice_set(&x.contiguous()?, 1, 0)?;
-        for layer in block {
+        for layer in layers {
             let new = layer.forward(&buffer.narrow(1, 0, channels)?)?;
             buffer.slice_set(&new.contiguous()?, 1, channels)?;
             channels += self.growth_rate;
@@ -377,5 +324,20 @@ mod tests {
         assert_eq!(output.feature_map.dims(), &[1, 1024, 2, 2]);
         assert_eq!(output.logits.dims(), &[1, 18]);
         assert_eq!(model.classifier_weight().dims(), &[18, 1024]);
+    }
+
+    #[test]
+    fn fused_cpu_blocks_match_the_candle_graph() {
+        let config = Config::densenet121_xrv(18);
+        let load = |fused| {
+            let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, Device::Cpu);
+            DenseNet::load_with(&config, vb, fused).unwrap()
+        };
+        let input = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &Device::Cpu).unwrap();
+        let graph = load(false).forward(&input).unwrap();
+        let fused = load(true).forward(&input).unwrap();
+        let logits = crate::model::max_abs_difference(&graph.logits, &fused.logits);
+        let features = crate::model::max_abs_difference(&graph.feature_map, &fused.feature_map);
+        assert!(logits < 1e-4 && features < 1e-4, "{logits} {features}");
     }
 }

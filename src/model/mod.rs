@@ -3,7 +3,9 @@
 //! input.
 //!
 //! - `manifest`: the model card in TOML, checked at load time
-//! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints
+//! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints,
+//!   with its CPU fast path in `dense_block_cpu`, `pointwise`, `conv3x3`,
+//!   `scale_shift_relu` and `cpu_gemm`
 //! - `compact`: the small architecture of the embedded default model
 //! - `seeded`: deterministic weights for tests and the placeholder model
 //!
@@ -14,9 +16,13 @@
 pub mod compact;
 pub mod conv3x3;
 pub mod conv_im2col;
+pub mod cpu_gemm;
+pub mod dense_block_cpu;
 pub mod densenet;
 pub mod embedded;
 pub mod manifest;
+pub mod pointwise;
+pub mod scale_shift_relu;
 pub mod seeded;
 
 pub use manifest::{LoadedManifest, Manifest};

@@ -1,0 +1,118 @@
+//! A DenseNet dense block on the CPU as one operation over one buffer.
+//!
+//! Through candle, each dense layer is a chain of operations that each
+//! allocate their output — normalised input, bottleneck, stacked taps, new
+//! channels, then a copy into the block — about four hundred allocations
+//! per forward pass, many of them megabytes, so much of the time went to
+//! the allocator, page faults and zeroing rather than arithmetic
+//! (BENCHMARKS.md). Here the block's output is allocated once at its final
+//! width, every layer writes its new channels straight into it, and three
+//! scratch buffers sized for the widest layer serve every layer in turn.
+//!
+//! Per layer, on channels `0..c` of the buffer:
+//! 1. `normed = max(0, norm1(x))`;
+//! 2. `bottleneck = max(0, W1·normed + b1)` (norm2 folded into W1, b1);
+//! 3. the 3×3 convolution of `bottleneck` as stacked taps and shifted sums,
+//!    written to channels `c..c + growth`.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
+
+use crate::model::conv3x3::Conv3x3;
+use crate::model::pointwise::HostPointwise;
+use crate::model::scale_shift_relu::ScaleShiftRelu;
+
+/// One dense layer's weights on the host.
+#[derive(Debug, Clone)]
+pub struct HostDenseLayer {
+    pub norm1: ScaleShiftRelu,
+    /// conv1 with norm2 folded in.
+    pub conv1_norm2: HostPointwise,
+    pub conv2: Conv3x3,
+}
+
+/// A dense block's layers, applied to `[n, c, h, w]` f32 input.
+#[derive(Debug, Clone)]
+pub struct DenseBlockCpu {
+    layers: Vec<HostDenseLayer>,
+}
+
+impl DenseBlockCpu {
+    pub fn new(layers: Vec<HostDenseLayer>) -> DenseBlockCpu {
+        DenseBlockCpu { layers }
+    }
+
+    /// Channels the block adds to its input.
+    fn added_channels(&self) -> usize {
+        self.layers.iter().map(|l| l.conv2.out_channels()).sum()
+    }
+
+    /// Runs the layers on one image whose first `channels` planes of
+    /// `buffer` hold the block input; fills the rest of `buffer`.
+    fn run_image(&self, buffer: &mut [f32], mut channels: usize, (height, width): (usize, usize)) {
+        let plane = height * width;
+        let widest_input = channels + self.added_channels();
+        let bottleneck_channels = self
+            .layers
+            .iter()
+            .map(|l| l.conv1_norm2.out_channels())
+            .max()
+            .unwrap_or(0);
+        let stacked_len = self
+            .layers
+            .iter()
+            .map(|l| l.conv2.scratch_len(height, width))
+            .max()
+            .unwrap_or(0);
+        let mut normed = vec![0f32; widest_input * plane];
+        let mut bottleneck = vec![0f32; bottleneck_channels * plane];
+        let mut stacked = vec![0f32; stacked_len];
+        for layer in &self.layers {
+            let (input, rest) = buffer.split_at_mut(channels * plane);
+            layer.norm1.apply(input, plane, &mut normed);
+            layer
+                .conv1_norm2
+                .apply(&normed, plane, &mut bottleneck, true);
+            let new_channels = layer.conv2.out_channels();
+            layer.conv2.convolve(
+                &bottleneck,
+                (height, width),
+                &mut stacked,
+                &mut rest[..new_channels * plane],
+            );
+            channels += new_channels;
+        }
+    }
+}
+
+impl CustomOp1 for DenseBlockCpu {
+    fn name(&self) -> &'static str {
+        "dense-block"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(values) = storage else {
+            candle_core::bail!("dense-block supports f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("dense-block needs a contiguous input");
+        };
+        let (batch, channels, height, width) = layout.shape().dims4()?;
+        let expected = self.layers.first().map(|l| l.norm1.scale.len());
+        if expected != Some(channels) {
+            candle_core::bail!("dense-block expects {expected:?} input channels, got {channels}");
+        }
+        let plane = height * width;
+        let total = channels + self.added_channels();
+        let input = &values[start..end];
+        let mut out = vec![0f32; batch * total * plane];
+        for (image, target) in out.chunks_exact_mut(total * plane).enumerate() {
+            target[..channels * plane]
+                .copy_from_slice(&input[image * channels * plane..][..channels * plane]);
+            self.run_image(target, channels, (height, width));
+        }
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((batch, total, height, width)),
+        ))
+    }
+}
