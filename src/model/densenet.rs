@@ -15,7 +15,8 @@ use crate::model::conv_no_bias as conv;
 use crate::model::conv3x3::Conv3x3;
 use crate::model::dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
 use crate::model::pointwise::PointwiseConv;
-use crate::model::scale_shift_relu::ScaleShiftRelu;
+use crate::model::scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
+use crate::model::stem_cpu::StemCpu;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +160,12 @@ impl Transition {
         // Average pooling and a 1×1 convolution are both linear and act on
         // different axes, so they commute: pooling first does a quarter of
         // the arithmetic.
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let pooled = x
+                .contiguous()?
+                .apply_op1_no_bwd(&ScaleShiftReluPool2(&self.norm.fused))?;
+            return self.conv.forward(&pooled);
+        }
         self.conv
             .forward(&self.norm.forward_relu(x)?.avg_pool2d(2)?)
     }
@@ -170,6 +177,8 @@ impl Transition {
 pub struct DenseNet {
     /// conv0 with norm0 folded in.
     conv0_norm0: Conv2d,
+    /// The same, with the max pool, as one CPU operation.
+    stem_cpu: Option<StemCpu>,
     blocks: Vec<DenseBlock>,
     transitions: Vec<Transition>,
     norm5: FoldedBatchNorm,
@@ -187,7 +196,8 @@ pub struct DenseNetOutput {
 }
 
 impl DenseNet {
-    /// Loads the network; on the CPU in f32 its dense blocks run fused.
+    /// Loads the network; on the CPU in f32 its stem and dense blocks run
+    /// as fused operations.
     pub fn load(config: &Config, vb: VarBuilder) -> Result<DenseNet> {
         let fused = vb.device().is_cpu() && vb.dtype() == DType::F32;
         Self::load_with(config, vb, fused)
@@ -249,7 +259,12 @@ impl DenseNet {
         }
         let norm5 = FoldedBatchNorm::load(channels, eps, features.pp("norm5"))?;
         let classifier = candle_nn::linear(channels, config.num_classes, vb.pp("classifier"))?;
+        let stem_cpu = match (fused, conv0_norm0.bias()) {
+            (true, Some(bias)) => Some(StemCpu::new(conv0_norm0.weight(), bias)?),
+            _ => None,
+        };
         Ok(DenseNet {
+            stem_cpu,
             conv0_norm0,
             blocks,
             transitions,
@@ -260,13 +275,7 @@ impl DenseNet {
     }
 
     pub fn forward(&self, input: &Tensor) -> Result<DenseNetOutput> {
-        let x = self.conv0_norm0.forward(input)?.relu()?;
-        // 3×3/2 max pool with padding 1. The input is post-ReLU (≥ 0), so
-        // zero padding gives the same maxima as the usual -∞ padding.
-        let mut x = x
-            .pad_with_zeros(D::Minus2, 1, 1)?
-            .pad_with_zeros(D::Minus1, 1, 1)?
-            .max_pool2d_with_stride(3, 2)?;
+        let mut x = self.stem(input)?;
         for (index, block) in self.blocks.iter().enumerate() {
             x = self.dense_block(block, &x)?;
             if let Some(transition) = self.transitions.get(index) {
@@ -280,6 +289,19 @@ impl DenseNet {
             feature_map,
             logits,
         })
+    }
+
+    /// conv0 → ReLU → 3×3/2 max pool with padding 1.
+    fn stem(&self, input: &Tensor) -> Result<Tensor> {
+        if let Some(stem) = &self.stem_cpu {
+            return input.contiguous()?.apply_op1_no_bwd(stem);
+        }
+        let x = self.conv0_norm0.forward(input)?.relu()?;
+        // The input is post-ReLU (≥ 0), so zero padding gives the same
+        // maxima as the usual -∞ padding.
+        x.pad_with_zeros(D::Minus2, 1, 1)?
+            .pad_with_zeros(D::Minus1, 1, 1)?
+            .max_pool2d_with_stride(3, 2)
     }
 
     /// Runs a dense block. Every layer reads all channels so far and adds
@@ -327,13 +349,13 @@ mod tests {
     }
 
     #[test]
-    fn fused_cpu_blocks_match_the_candle_graph() {
+    fn fused_cpu_stem_and_blocks_match_the_candle_graph() {
         let config = Config::densenet121_xrv(18);
         let load = |fused| {
             let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, Device::Cpu);
             DenseNet::load_with(&config, vb, fused).unwrap()
         };
-        let input = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &Device::Cpu).unwrap();
+        let input = Tensor::randn(0f32, 1.0, (2, 1, 70, 66), &Device::Cpu).unwrap();
         let graph = load(false).forward(&input).unwrap();
         let fused = load(true).forward(&input).unwrap();
         let logits = crate::model::max_abs_difference(&graph.logits, &fused.logits);

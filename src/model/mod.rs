@@ -4,8 +4,8 @@
 //!
 //! - `manifest`: the model card in TOML, checked at load time
 //! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints,
-//!   with its CPU fast path in `dense_block_cpu`, `pointwise`, `conv3x3`,
-//!   `scale_shift_relu` and `cpu_gemm`
+//!   with its CPU fast path in `stem_cpu`, `dense_block_cpu`, `pointwise`,
+//!   `conv3x3`, `scale_shift_relu` and `cpu_gemm`
 //! - `compact`: the small architecture of the embedded default model
 //! - `seeded`: deterministic weights for tests and the placeholder model
 //!
@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod pointwise;
 pub mod scale_shift_relu;
 pub mod seeded;
+pub mod stem_cpu;
 
 pub use manifest::{LoadedManifest, Manifest};
 

@@ -34,6 +34,57 @@ impl ScaleShiftRelu {
     }
 }
 
+/// [`ScaleShiftRelu`] followed by a 2×2, stride-2 average pool (odd edges
+/// dropped), in one pass: DenseNet's transitions, whose pool commutes with
+/// the 1×1 convolution after it and so comes first.
+pub struct ScaleShiftReluPool2<'a>(pub &'a ScaleShiftRelu);
+
+impl CustomOp1 for ScaleShiftReluPool2<'_> {
+    fn name(&self) -> &'static str {
+        "scale-shift-relu-pool2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(values) = storage else {
+            candle_core::bail!("scale-shift-relu-pool2 supports f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("scale-shift-relu-pool2 needs a contiguous input");
+        };
+        let (batch, channels, height, width) = layout.shape().dims4()?;
+        let norm = self.0;
+        if channels != norm.scale.len() {
+            candle_core::bail!("{channels} channels but {} scales", norm.scale.len());
+        }
+        let (out_height, out_width) = (height / 2, width / 2);
+        let mut out = vec![0f32; batch * channels * out_height * out_width];
+        out.par_chunks_mut(out_height * out_width)
+            .zip(values[start..end].par_chunks(height * width))
+            .enumerate()
+            .for_each(|(index, (target, source))| {
+                let channel = index % channels;
+                let (scale, shift) = (norm.scale[channel], norm.shift[channel]);
+                let normed = |v: f32| (v * scale + shift).max(0.0);
+                for oy in 0..out_height {
+                    let top = &source[2 * oy * width..][..width];
+                    let bottom = &source[(2 * oy + 1) * width..][..width];
+                    for (ox, t) in target[oy * out_width..][..out_width].iter_mut().enumerate() {
+                        let x = 2 * ox;
+                        *t = 0.25
+                            * (normed(top[x])
+                                + normed(top[x + 1])
+                                + normed(bottom[x])
+                                + normed(bottom[x + 1]));
+                    }
+                }
+            });
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((batch, channels, out_height, out_width)),
+        ))
+    }
+}
+
 impl CustomOp1 for ScaleShiftRelu {
     fn name(&self) -> &'static str {
         "scale-shift-relu"
@@ -79,5 +130,24 @@ mod tests {
         let y = x.apply_op1_no_bwd(&op).unwrap();
         let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(values, [3.0, 0.0, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn the_pooled_form_averages_rectified_2x2_windows_and_drops_odd_edges() {
+        let op = ScaleShiftRelu {
+            scale: vec![1.0],
+            shift: vec![0.0],
+        };
+        // 3×3: the last row and column are dropped.
+        let x = Tensor::new(
+            &[1f32, -4.0, 9.0, 3.0, 4.0, 9.0, 9.0, 9.0, 9.0],
+            &Device::Cpu,
+        )
+        .unwrap()
+        .reshape((1, 1, 3, 3))
+        .unwrap();
+        let y = x.apply_op1_no_bwd(&ScaleShiftReluPool2(&op)).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 1, 1]);
+        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [2.0]);
     }
 }
