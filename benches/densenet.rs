@@ -12,7 +12,7 @@ use chestnode::model::densenet::{Config, DenseNet};
 use chestnode::model::seeded::SeededBackend;
 
 fn main() -> anyhow::Result<()> {
-    chestnode::model::configure_cpu_threads();
+    chestnode::model::configure_cpu();
     let device = Device::Cpu;
     let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, device.clone());
     let model = DenseNet::load(&Config::densenet121_xrv(18), vb)?;

@@ -55,7 +55,7 @@ fn seeded_densenet() -> anyhow::Result<Model> {
 }
 
 fn main() -> anyhow::Result<()> {
-    chestnode::model::configure_cpu_threads();
+    chestnode::model::configure_cpu();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom/wg04/RG1_JLSN.dcm");
     let placeholder = Model::from_config(None, &Device::Cpu)?;
     for (name, model) in [

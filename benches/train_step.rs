@@ -43,7 +43,7 @@ fn random_batch(device: &Device) -> anyhow::Result<Batch> {
 }
 
 fn main() -> anyhow::Result<()> {
-    chestnode::train::allocator::keep_freed_memory();
+    chestnode::allocator::keep_freed_memory();
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);

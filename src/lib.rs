@@ -15,8 +15,9 @@
 //! compact model on a labelled dataset. `tls` loads the certificates
 //! with which the SCP and the outbox speak DICOM over TLS. `fuzzing` holds
 //! the entry points the fuzz targets (`fuzz/`) and their corpus regression
-//! test share.
+//! test share. `allocator` tunes glibc malloc for model work.
 
+pub mod allocator;
 pub mod analysis;
 pub mod config;
 pub mod db;

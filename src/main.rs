@@ -320,7 +320,7 @@ fn set<T>(field: &mut T, value: Option<T>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    chestnode::model::configure_cpu_threads();
+    chestnode::model::configure_cpu();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

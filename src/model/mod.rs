@@ -68,20 +68,23 @@ pub struct Prediction {
     pub evidence: Vec<EvidenceMap>,
 }
 
-/// Tunes candle's CPU threading before any model runs. Call it first thing
+/// Tunes the process for running models on the CPU. Call it first thing
 /// in `main`, while the process has a single thread.
 ///
-/// candle runs element-wise work on a spinning thread pool of its own,
-/// beside the rayon pool its matrix products use; on a small machine the
-/// two fight over the same cores. Leaving element-wise work to the calling
-/// thread measured about 12 % faster for DenseNet-121 on two cores
-/// (BENCHMARKS.md). An explicit `CANDLE_NUM_THREADS` is respected.
-pub fn configure_cpu_threads() {
+/// - candle runs element-wise work on a spinning thread pool of its own,
+///   beside the rayon pool its matrix products use; on a small machine the
+///   two fight over the same cores. Leaving element-wise work to the
+///   calling thread measured about 12 % faster for DenseNet-121 on two
+///   cores (BENCHMARKS.md). An explicit `CANDLE_NUM_THREADS` is respected.
+/// - glibc keeps a forward pass's buffers for the next one
+///   ([`crate::allocator::keep_inference_buffers`]).
+pub fn configure_cpu() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: called at start-up, before any other thread exists, so
         // nothing reads the environment concurrently.
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
+    crate::allocator::keep_inference_buffers();
 }
 
 /// Selects the compute device by name: `cpu`, or `cuda` (needs the `cuda`

@@ -11,7 +11,6 @@
 //! - `init`: deterministic initial weights from the seed
 //! - `checkpoint`: resume and best weights; `thresholds`: operating points
 //!   on the validation split; `export`: weights + manifest
-//! - `allocator`: glibc malloc settings that make steps faster
 //!
 //! The loss is image-level multi-label BCE plus a segmentation BCE on the
 //! stride-16 map of every label, so the regions `findings` draws come from
@@ -20,7 +19,6 @@
 //! stops early when the validation loss has not improved for `patience`
 //! epochs, and the best epoch's weights are exported.
 
-pub mod allocator;
 pub mod augment;
 pub mod batch;
 pub mod checkpoint;
@@ -158,7 +156,7 @@ pub struct TrainReport {
 
 /// Runs training to the end (or early stop) and exports the best epoch.
 pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
-    allocator::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     if options.batch < 2 {
         bail!("--batch must be at least 2 (batch normalisation needs a batch)");
     }
