@@ -1,7 +1,8 @@
 //! End-to-end time per image, without the network: read a 1955×1841
 //! JPEG-LS chest CR (`RG1_JLSN.dcm`), decode, preprocess, run DenseNet-121
-//! (seeded weights, 224²) and the compact placeholder (512²), and draw
-//! findings with regions. Prints the median of each step over 7 runs.
+//! (seeded weights, 224²) and the embedded default model (the compact
+//! architecture at its manifest's input size), and draw findings with
+//! regions. Prints the median of each step over 7 runs.
 //! Run with `cargo bench --bench end_to_end`.
 
 use std::path::Path;
@@ -57,10 +58,14 @@ fn seeded_densenet() -> anyhow::Result<Model> {
 fn main() -> anyhow::Result<()> {
     chestnode::model::configure_cpu();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dicom/wg04/RG1_JLSN.dcm");
-    let placeholder = Model::from_config(None, &Device::Cpu)?;
+    let default_model = Model::from_config(None, &Device::Cpu)?;
+    let default_name = format!(
+        "{} {}²",
+        default_model.manifest.model.name, default_model.manifest.input.size
+    );
     for (name, model) in [
-        ("densenet121 224²", seeded_densenet()?),
-        ("compact placeholder 512²", placeholder),
+        ("densenet121 224²".to_owned(), seeded_densenet()?),
+        (default_name, default_model),
     ] {
         analyse_file(&model, &file)?;
         let mut runs = Vec::new();
