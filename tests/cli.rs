@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Node, free_port, wait_for_port};
+use common::{Node, free_port, status_of, wait_for_port};
 
 fn chestnode(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_chestnode"))
@@ -124,18 +124,8 @@ fn status_during_a_restart_after_a_crash_always_answers_and_never_blocks_the_ser
             let mut answers_after_restart = Vec::new();
             loop {
                 let done = restarted.load(Ordering::SeqCst);
-                let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-                    .args(["status", "--json", "--data-dir"])
-                    .arg(&data_dir)
-                    .output()
-                    .unwrap();
-                assert!(
-                    output.status.success(),
-                    "status failed: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
+                let report = status_of(&data_dir);
                 if done {
-                    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
                     answers_after_restart.push(report["server_running"].as_bool());
                     if answers_after_restart.len() == 3 {
                         return answers_after_restart;

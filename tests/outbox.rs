@@ -181,22 +181,12 @@ fn chestnode(args: &[&str], data_dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn status_json(data_dir: &Path) -> serde_json::Value {
-    let output = chestnode(&["status", "--json"], data_dir);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// Polls `chestnode status` (a process each time, so not too often)
 /// until this destination's `field` reaches `expected`.
 fn wait_for_backlog(data_dir: &Path, destination: &str, field: &str, expected: usize) -> bool {
     wait_until(Duration::from_secs(60), || {
         std::thread::sleep(Duration::from_millis(200));
-        backlog(&status_json(data_dir), destination)[field] == expected
+        backlog(&common::status_of(data_dir), destination)[field] == expected
     })
 }
 
@@ -441,7 +431,7 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
     node.close();
 
     // `chestnode status` with the server stopped shows them.
-    let status = status_json(&data_dir);
+    let status = common::status_of(&data_dir);
     assert_eq!(status["server_running"], false);
     let strict = backlog(&status, "strict");
     assert_eq!(strict["dead_letter"], 2);
@@ -475,7 +465,7 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
         String::from_utf8_lossy(&output.stdout).starts_with("2 dead letter(s) moved back"),
         "{output:?}"
     );
-    let status = status_json(&data_dir);
+    let status = common::status_of(&data_dir);
     assert_eq!(backlog(&status, "strict")["pending"], 2);
     assert_eq!(backlog(&status, "strict")["dead_letter"], 0);
     assert!(status["dead_letters"].as_array().unwrap().is_empty());
@@ -538,7 +528,7 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
         "{}",
         server_log()
     );
-    let status = status_json(&data_dir);
+    let status = common::status_of(&data_dir);
     assert_eq!(status["server_running"], true);
     assert_eq!(strict.rejected_associations(), 1);
 

@@ -16,6 +16,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::model::cpu_input::contiguous_f32;
+
 /// `W · cols(x)`: `x` is `[n, c, h, w]`, `weight` `[o, c, 3, 3]`; returns
 /// `[n, o, ho, wo]` with `ho = (h - 1) / stride + 1` (padding 1).
 /// Differentiable in both arguments.
@@ -173,20 +175,6 @@ impl CustomOp1 for Col2Im {
         let shape = Shape::from((batch, g.channels, g.height, g.width));
         Ok((CpuStorage::F32(image), shape))
     }
-}
-
-fn contiguous_f32<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    op: &'static str,
-) -> Result<&'a [f32]> {
-    let CpuStorage::F32(values) = storage else {
-        candle_core::bail!("{op} supports f32 only");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("{op} needs a contiguous input");
-    };
-    Ok(&values[start..end])
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! 3. the 3×3 convolution of `bottleneck` as stacked taps and shifted sums,
 //!    written to channels `c..c + growth`.
 
+use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 
 use crate::model::conv3x3::Conv3x3;
@@ -90,12 +91,7 @@ impl CustomOp1 for DenseBlockCpu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("dense-block supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("dense-block needs a contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, "dense-block")?;
         let (batch, channels, height, width) = layout.shape().dims4()?;
         let expected = self.layers.first().map(|l| l.norm1.scale.len());
         if expected != Some(channels) {
@@ -103,7 +99,6 @@ impl CustomOp1 for DenseBlockCpu {
         }
         let plane = height * width;
         let total = channels + self.added_channels();
-        let input = &values[start..end];
         let mut out = vec![0f32; batch * total * plane];
         for (image, target) in out.chunks_exact_mut(total * plane).enumerate() {
             target[..channels * plane]

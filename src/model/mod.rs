@@ -17,6 +17,7 @@ pub mod compact;
 pub mod conv3x3;
 pub mod conv_im2col;
 pub mod cpu_gemm;
+pub mod cpu_input;
 pub mod dense_block_cpu;
 pub mod densenet;
 pub mod embedded;

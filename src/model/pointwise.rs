@@ -8,6 +8,7 @@
 //! writes the product onto the bias itself (`dst = bias + W·X`), and the
 //! ReLU follows in place, in parallel: one allocation, one extra pass.
 
+use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use candle_nn::Conv2d;
 
@@ -131,12 +132,7 @@ impl CustomOp1 for FusedPass<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("pointwise-conv supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("pointwise-conv needs a contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, "pointwise-conv")?;
         let (batch, channels, height, width) = layout.shape().dims4()?;
         if channels != self.conv.in_channels {
             candle_core::bail!(
@@ -144,7 +140,6 @@ impl CustomOp1 for FusedPass<'_> {
                 self.conv.in_channels
             );
         }
-        let input = &values[start..end];
         let plane = height * width;
         let (m, k, n) = (self.conv.out_channels, self.conv.in_channels, plane);
         let mut out = vec![0.0; batch * m * n];

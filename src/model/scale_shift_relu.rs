@@ -6,6 +6,7 @@
 //! operations the multiply, add and ReLU would each allocate and traverse a
 //! tensor that large, on one thread.
 
+use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
@@ -45,12 +46,7 @@ impl CustomOp1 for ScaleShiftReluPool2<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("scale-shift-relu-pool2 supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("scale-shift-relu-pool2 needs a contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, "scale-shift-relu-pool2")?;
         let (batch, channels, height, width) = layout.shape().dims4()?;
         let norm = self.0;
         if channels != norm.scale.len() {
@@ -59,7 +55,7 @@ impl CustomOp1 for ScaleShiftReluPool2<'_> {
         let (out_height, out_width) = (height / 2, width / 2);
         let mut out = vec![0f32; batch * channels * out_height * out_width];
         out.par_chunks_mut(out_height * out_width)
-            .zip(values[start..end].par_chunks(height * width))
+            .zip(input.par_chunks(height * width))
             .enumerate()
             .for_each(|(index, (target, source))| {
                 let channel = index % channels;
@@ -91,18 +87,12 @@ impl CustomOp1 for ScaleShiftRelu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("scale-shift-relu supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("scale-shift-relu needs a contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, "scale-shift-relu")?;
         let (_, channels, height, width) = layout.shape().dims4()?;
         if channels != self.scale.len() {
             candle_core::bail!("{channels} channels but {} scales", self.scale.len());
         }
         let plane = height * width;
-        let input = &values[start..end];
         let mut out = vec![0f32; input.len()];
         let image = channels * plane;
         for (target, source) in out.chunks_mut(image).zip(input.chunks(image)) {

@@ -7,6 +7,7 @@
 //! the patch matrix is gathered row-parallel, one gemm writes onto the bias,
 //! and the pool runs a channel per task.
 
+use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -116,12 +117,7 @@ impl CustomOp1 for StemCpu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("densenet-stem supports f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("densenet-stem needs a contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, "densenet-stem")?;
         let (batch, channels, height, width) = layout.shape().dims4()?;
         if channels != self.in_channels {
             candle_core::bail!(
@@ -143,7 +139,6 @@ impl CustomOp1 for StemCpu {
         let mut patches = vec![0f32; depth * conv_plane];
         let mut convolved = vec![0f32; self.out_channels * conv_plane];
         let mut out = vec![0f32; batch * self.out_channels * pool_plane];
-        let input = &values[start..end];
         for (image, target) in out
             .chunks_exact_mut(self.out_channels * pool_plane)
             .enumerate()

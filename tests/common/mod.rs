@@ -194,17 +194,7 @@ impl Node {
 
     /// `chestnode status --json` for this node's data directory.
     pub fn status(&self) -> serde_json::Value {
-        let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-            .args(["status", "--json", "--data-dir"])
-            .arg(&self.data_dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "status failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
+        status_of(&self.data_dir)
     }
 
     pub fn pending_jobs(&self) -> u64 {
@@ -274,6 +264,21 @@ pub fn wait_for_port(port: u16, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `chestnode status --json` for a data directory, which must succeed.
+pub fn status_of(data_dir: &Path) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
+        .args(["status", "--json", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Polls `condition` until it holds or `limit` passes.
