@@ -5,13 +5,13 @@
 //! it took about 15 ms of a 70 ms forward pass: candle's convolution
 //! gathers its patches and pools on one thread, element by element. Here
 //! the patch matrix is gathered row-parallel, one gemm writes onto the bias,
-//! and the pool runs a channel per task.
+//! and the ReLU and pool run together, a channel per task.
 
 use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_gemm::{matmul_into, relu_in_place};
+use crate::model::cpu_gemm::matmul_into;
 
 /// The stem's convolution geometry: DenseNet's 7×7, stride 2, padding 3.
 const KERNEL: usize = 7;
@@ -84,9 +84,11 @@ fn gather_patches(
         });
 }
 
-/// 3×3, stride-2 max pool with padding 1 over `[c, h, w]` planes of
-/// non-negative values (post-ReLU), so the padding can count as zero.
-fn max_pool_3x3_stride2(
+/// ReLU, then a 3×3, stride-2 max pool with padding 1, over `[c, h, w]`
+/// planes. After a ReLU every value is ≥ 0, so starting each maximum at 0
+/// does both at once, and the padding may count as zero. The pool runs in
+/// two passes, along rows and then down columns, over a scratch plane.
+fn relu_max_pool_3x3_stride2(
     planes: &[f32],
     (height, width): (usize, usize),
     (out_height, out_width): (usize, usize),
@@ -95,17 +97,36 @@ fn max_pool_3x3_stride2(
     out.par_chunks_mut(out_height * out_width)
         .zip(planes.par_chunks(height * width))
         .for_each(|(target, source)| {
-            for oy in 0..out_height {
-                let rows = (2 * oy).saturating_sub(1)..(2 * oy + 2).min(height);
-                for ox in 0..out_width {
-                    let columns = (2 * ox).saturating_sub(1)..(2 * ox + 2).min(width);
-                    let mut best = 0f32;
-                    for y in rows.clone() {
-                        for &v in &source[y * width + columns.start..y * width + columns.end] {
-                            best = best.max(v);
-                        }
+            // Row pass: `height` rows of `out_width` maxima.
+            let mut rows = vec![0f32; height * out_width];
+            for (row, pooled) in source
+                .chunks_exact(width)
+                .zip(rows.chunks_exact_mut(out_width))
+            {
+                for (ox, p) in pooled.iter_mut().enumerate() {
+                    let x = 2 * ox;
+                    let mut best = row[x].max(0.0);
+                    if x > 0 {
+                        best = best.max(row[x - 1]);
                     }
-                    target[oy * out_width + ox] = best;
+                    if x + 1 < width {
+                        best = best.max(row[x + 1]);
+                    }
+                    *p = best;
+                }
+            }
+            // Column pass over the pooled rows.
+            for (oy, target_row) in target.chunks_exact_mut(out_width).enumerate() {
+                let y = 2 * oy;
+                target_row.copy_from_slice(&rows[y * out_width..][..out_width]);
+                for neighbour in [y.checked_sub(1), Some(y + 1).filter(|&n| n < height)]
+                    .into_iter()
+                    .flatten()
+                {
+                    let other = &rows[neighbour * out_width..][..out_width];
+                    for (t, &o) in target_row.iter_mut().zip(other) {
+                        *t = t.max(o);
+                    }
                 }
             }
         });
@@ -155,8 +176,7 @@ impl CustomOp1 for StemCpu {
                 &mut convolved,
                 true,
             );
-            relu_in_place(&mut convolved);
-            max_pool_3x3_stride2(&convolved, conv_side, pool_side, target);
+            relu_max_pool_3x3_stride2(&convolved, conv_side, pool_side, target);
         }
         Ok((
             CpuStorage::F32(out),
