@@ -320,8 +320,14 @@ fn set<T>(field: &mut T, value: Option<T>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    chestnode::model::configure_cpu();
     let cli = Cli::parse();
+    // Still single-threaded here, as `configure_cpu` needs. Training is
+    // left out: its element-wise work on whole batches gains from candle's
+    // own thread pool (a training step measured ~9 % faster with it), where
+    // one image at a time loses from it.
+    if !matches!(cli.command, Command::Train(_)) {
+        chestnode::model::configure_cpu();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -69,8 +69,9 @@ pub struct Prediction {
     pub evidence: Vec<EvidenceMap>,
 }
 
-/// Tunes the process for running models on the CPU. Call it first thing
-/// in `main`, while the process has a single thread.
+/// Tunes the process for inference on the CPU, one image at a time. Call
+/// it first thing in `main`, while the process has a single thread; not
+/// for training (see `main`).
 ///
 /// - candle runs element-wise work on a spinning thread pool of its own,
 ///   beside the rayon pool its matrix products use; on a small machine the
