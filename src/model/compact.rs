@@ -17,9 +17,10 @@
 //! stage4  conv3×3/2 →128, conv3×3 →128         16²   → mean → classifier (labels)
 //! ```
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
 
+use crate::model::batch_norm_train::batch_norm_relu_train;
 use crate::model::conv_im2col::conv3x3;
 use crate::model::conv_no_bias;
 
@@ -71,6 +72,11 @@ impl ConvBnRelu {
         } else {
             self.conv.forward(x)?
         };
+        if train && convolved.device().is_cpu() && convolved.dtype() == DType::F32 {
+            // One operation with a hand-written backward pass instead of
+            // candle's chain of element-wise ones (see `batch_norm_train`).
+            return batch_norm_relu_train(&convolved, &self.norm);
+        }
         self.norm.forward_t(&convolved, train)?.relu()
     }
 }

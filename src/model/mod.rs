@@ -6,13 +6,15 @@
 //! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints,
 //!   with its CPU fast path in `stem_cpu`, `dense_block_cpu`, `pointwise`,
 //!   `conv3x3`, `scale_shift_relu` and `cpu_gemm`
-//! - `compact`: the small architecture of the embedded default model
+//! - `compact`: the small architecture of the embedded default model, with
+//!   its training-mode batch norm on the CPU in `batch_norm_train`
 //! - `seeded`: deterministic weights for tests and the placeholder model
 //!
 //! Every architecture yields, per label, a probability and an *evidence
 //! map* over the input square (class activation map or segmentation), from
 //! which `findings` draws regions.
 
+pub mod batch_norm_train;
 pub mod compact;
 pub mod conv3x3;
 pub mod conv_im2col;
