@@ -61,7 +61,7 @@ fn update_running_statistics(norm: &BatchNorm, batch: &ChannelStatistics) -> Res
     let momentum = norm.momentum();
     let device = norm.running_mean().device();
     let count = batch.count as f64;
-    let mean = Tensor::new(batch.mean.as_slice(), device)?.to_dtype(DType::F32)?;
+    let mean = Tensor::new(batch.mean.as_slice(), device)?;
     let variance = Tensor::new(batch.variance.as_slice(), device)?;
     let unbiased = (variance * (count / (count - 1.0).max(1.0)))?;
     // The running statistics are variables of the model's VarMap; a Var made
