@@ -55,6 +55,16 @@ struct ChannelStatistics {
     count: usize,
 }
 
+impl ChannelStatistics {
+    /// `1/√(σ² + ε)` per channel.
+    fn inverse_std(&self, eps: f32) -> Vec<f32> {
+        self.variance
+            .iter()
+            .map(|v| 1.0 / (v + eps).sqrt())
+            .collect()
+    }
+}
+
 /// `running = (1 − m)·running + m·batch`, with the unbiased variance, as
 /// candle's `BatchNorm::forward_train`.
 fn update_running_statistics(norm: &BatchNorm, batch: &ChannelStatistics) -> Result<()> {
@@ -137,13 +147,14 @@ impl CustomOp3 for BatchNormReluTrain {
         let beta = contiguous_f32(s3, l3, self.name())?;
         let (channels, plane) = check_shapes(l1, l2, l3)?;
         let statistics = channel_statistics(x, channels, plane);
+        let inverse_std = statistics.inverse_std(self.eps);
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
             .enumerate()
             .for_each(|(index, (target, source))| {
                 let c = index % channels;
-                let scale = gamma[c] / (statistics.variance[c] + self.eps).sqrt();
+                let scale = gamma[c] * inverse_std[c];
                 let shift = beta[c] - statistics.mean[c] * scale;
                 for (t, &s) in target.iter_mut().zip(source) {
                     *t = (s * scale + shift).max(0.0);
@@ -211,11 +222,7 @@ impl CustomOp3 for BatchNormReluBackward {
         let plane = height * width;
         let batch = x.len() / (channels * plane);
         let stats = &self.statistics;
-        let inverse_std: Vec<f32> = stats
-            .variance
-            .iter()
-            .map(|v| 1.0 / (v + self.eps).sqrt())
-            .collect();
+        let inverse_std = stats.inverse_std(self.eps);
         // Pass 1: ∂L/∂β and ∂L/∂γ per channel.
         let (grad_beta, grad_gamma): (Vec<f32>, Vec<f32>) = (0..channels)
             .into_par_iter()

@@ -47,42 +47,53 @@ impl DenseBlockCpu {
         self.layers.iter().map(|l| l.conv2.out_channels()).sum()
     }
 
+    /// Scratch buffers for every layer of the block on `height × width`
+    /// planes, whose input has `channels` channels.
+    fn scratch(&self, channels: usize, (height, width): (usize, usize)) -> Scratch {
+        let plane = height * width;
+        let widest = |size: &dyn Fn(&HostDenseLayer) -> usize| {
+            self.layers.iter().map(size).max().unwrap_or(0)
+        };
+        Scratch {
+            normed: vec![0f32; (channels + self.added_channels()) * plane],
+            bottleneck: vec![0f32; widest(&|l| l.conv1_norm2.out_channels()) * plane],
+            stacked: vec![0f32; widest(&|l| l.conv2.scratch_len(height, width))],
+        }
+    }
+
     /// Runs the layers on one image whose first `channels` planes of
     /// `buffer` hold the block input; fills the rest of `buffer`.
-    fn run_image(&self, buffer: &mut [f32], mut channels: usize, (height, width): (usize, usize)) {
+    fn run_image(
+        &self,
+        buffer: &mut [f32],
+        mut channels: usize,
+        (height, width): (usize, usize),
+        scratch: &mut Scratch,
+    ) {
         let plane = height * width;
-        let widest_input = channels + self.added_channels();
-        let bottleneck_channels = self
-            .layers
-            .iter()
-            .map(|l| l.conv1_norm2.out_channels())
-            .max()
-            .unwrap_or(0);
-        let stacked_len = self
-            .layers
-            .iter()
-            .map(|l| l.conv2.scratch_len(height, width))
-            .max()
-            .unwrap_or(0);
-        let mut normed = vec![0f32; widest_input * plane];
-        let mut bottleneck = vec![0f32; bottleneck_channels * plane];
-        let mut stacked = vec![0f32; stacked_len];
         for layer in &self.layers {
             let (input, rest) = buffer.split_at_mut(channels * plane);
-            layer.norm1.apply(input, plane, &mut normed);
+            layer.norm1.apply(input, plane, &mut scratch.normed);
             layer
                 .conv1_norm2
-                .apply(&normed, plane, &mut bottleneck, true);
+                .apply(&scratch.normed, plane, &mut scratch.bottleneck, true);
             let new_channels = layer.conv2.out_channels();
             layer.conv2.convolve(
-                &bottleneck,
+                &scratch.bottleneck,
                 (height, width),
-                &mut stacked,
+                &mut scratch.stacked,
                 &mut rest[..new_channels * plane],
             );
             channels += new_channels;
         }
     }
+}
+
+/// The buffers every layer of a block reuses in turn.
+struct Scratch {
+    normed: Vec<f32>,
+    bottleneck: Vec<f32>,
+    stacked: Vec<f32>,
 }
 
 impl CustomOp1 for DenseBlockCpu {
@@ -100,10 +111,11 @@ impl CustomOp1 for DenseBlockCpu {
         let plane = height * width;
         let total = channels + self.added_channels();
         let mut out = vec![0f32; batch * total * plane];
+        let mut scratch = self.scratch(channels, (height, width));
         for (image, target) in out.chunks_exact_mut(total * plane).enumerate() {
             target[..channels * plane]
                 .copy_from_slice(&input[image * channels * plane..][..channels * plane]);
-            self.run_image(target, channels, (height, width));
+            self.run_image(target, channels, (height, width), &mut scratch);
         }
         Ok((
             CpuStorage::F32(out),
