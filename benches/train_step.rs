@@ -13,7 +13,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use chestnode::model::compact::{CompactNet, Config};
-use chestnode::train::batch::{Batch, SEGMENTATION_STRIDE};
+use chestnode::train::batch::Batch;
 use chestnode::train::optimiser::{AdamW, AdamWConfig};
 use chestnode::train::step::training_step;
 
@@ -21,13 +21,13 @@ const BATCH: usize = 16;
 const SIZE: usize = 256;
 const LABELS: usize = 7;
 
-fn random_batch(device: &Device) -> anyhow::Result<Batch> {
+fn random_batch(config: &Config, device: &Device) -> anyhow::Result<Batch> {
     let mut rng = fastrand::Rng::with_seed(7);
     let mut uniform = |count: usize| -> Vec<f32> { (0..count).map(|_| rng.f32()).collect() };
     let input = Tensor::from_vec(uniform(BATCH * SIZE * SIZE), (BATCH, 1, SIZE, SIZE), device)?;
     let input = ((input * 2.0)? - 1.0)?;
     let targets = Tensor::from_vec(uniform(BATCH * LABELS), (BATCH, LABELS), device)?.round()?;
-    let grid = SIZE / SEGMENTATION_STRIDE;
+    let grid = SIZE / config.segmentation_stride();
     let mask_shape = (BATCH, LABELS, grid, grid);
     let masks = Tensor::from_vec(uniform(BATCH * LABELS * grid * grid), mask_shape, device)?
         .ge(0.9)?
@@ -47,10 +47,11 @@ fn main() -> anyhow::Result<()> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = CompactNet::load(&Config::v1(LABELS), vb)?;
+    let config = Config::v1(LABELS);
+    let model = CompactNet::load(&config, vb)?;
     chestnode::train::init::initialise(&varmap, 1)?;
     let mut optimiser = AdamW::new(&varmap, AdamWConfig::default())?;
-    let batch = random_batch(&device)?;
+    let batch = random_batch(&config, &device)?;
     for _ in 0..2 {
         training_step(&model, &mut optimiser, &batch, 1e-3, 1.0)?;
     }

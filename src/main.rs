@@ -95,7 +95,7 @@ struct TrainArgs {
     /// Start from named settings; other flags override them (known: default).
     #[arg(long, value_name = "NAME")]
     preset: Option<String>,
-    /// Epochs [default: 10; preset default: 30]
+    /// Epochs [default: 10; preset default: 25]
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
     /// Images per step [default: 8; preset default: 16]
@@ -128,6 +128,9 @@ struct TrainArgs {
     /// cpu or cuda [default: cpu]
     #[arg(long)]
     device: Option<String>,
+    /// chestnet-compact-v2 (stride-4 maps) or chestnet-compact-v1 [default: chestnet-compact-v2]
+    #[arg(long, value_name = "NAME")]
+    architecture: Option<String>,
 }
 
 #[derive(Args)]
@@ -476,6 +479,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     set(&mut options.validation_fraction, args.validation_fraction);
     set(&mut options.name, args.name);
     set(&mut options.device, args.device);
+    set(&mut options.architecture, args.architecture);
     options.resume = args.resume;
     anyhow::ensure!(
         (0.0..1.0).contains(&options.validation_fraction),

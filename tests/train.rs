@@ -99,7 +99,7 @@ fn training_a_tiny_model_lowers_the_loss_and_writes_a_model_analyze_runs() {
     );
     assert_eq!(
         manifest["model"]["architecture"].as_str(),
-        Some("chestnet-compact-v1")
+        Some("chestnet-compact-v2")
     );
     assert_eq!(
         manifest["model"]["weights"].as_str(),

@@ -1,21 +1,31 @@
-//! The compact architecture of the embedded default model
-//! (`chestnet-compact-v1`): a small convolutional network that runs at a
-//! 512×512 input, where a 5 mm nodule still spans several pixels, and that
-//! outputs for every label both an image-level logit and a coarse
-//! segmentation map, so regions come from the model itself.
+//! The compact architectures the node trains itself (`chestnet-compact-v1`
+//! and `-v2`): small convolutional networks that output for every label
+//! both an image-level logit and a segmentation map, so regions come from
+//! the model itself.
 //!
 //! Layers are chosen to train with candle on a CPU: strided 3×3
 //! convolutions (no pooling with overlapping windows), batch
-//! normalisation, ReLU, a global mean and 1×1 convolutions.
+//! normalisation, ReLU, a global mean, a spatial maximum, integer nearest
+//! upsampling and 1×1 convolutions (as matrix products).
 //!
 //! ```text
-//! input 1×512×512
-//! stem    conv3×3/2 →16                       256²
-//! stage1  conv3×3/2 →32,  conv3×3 →32         128²
-//! stage2  conv3×3/2 →64,  conv3×3 →64          64²
-//! stage3  conv3×3/2 →96,  conv3×3 →96          32²   → segmentation head (1×1 conv → labels)
-//! stage4  conv3×3/2 →128, conv3×3 →128         16²   → mean → classifier (labels)
+//! input 1×S×S                                   (S = 256 for the default model)
+//! stem    conv3×3/2 →16                   S/2
+//! stage1  conv3×3/2 →32,  conv3×3 →32     S/4 ─────────────┐ v2: 1×1 →32 ─┐
+//! stage2  conv3×3/2 →64,  conv3×3 →64     S/8 ──────────┐  │ v2: 1×1 →32 ─┤ top-down sum,
+//! stage3  conv3×3/2 →96,  conv3×3 →96     S/16 ─────┐   │  │ v2: 1×1 →32 ─┘ ×2 nearest each
+//! stage4  conv3×3/2 →128, conv3×3 →128    S/32      │   │  │   → conv3×3 →32 → 1×1 → labels  (S/4)
+//!           → mean → classifier (labels)           v1: 1×1 → labels           (S/16)
 //! ```
+//!
+//! **Why v2.** v1's map had one cell per 16 input pixels (22 mm on the
+//! default model's field) and its image-level logit came from a mean over
+//! the whole image. A 5–20 mm nodule moved neither: it covered a fraction
+//! of one cell, and was diluted to nothing by the mean. v2 segments at
+//! stride 4 (a 5.6 mm cell) with a small feature pyramid, so a region's
+//! centre can land on a small nodule, and adds each map's maximum to the
+//! label's image-level logit (multiple-instance pooling), so one strong
+//! spot can make an image positive.
 
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
@@ -31,6 +41,8 @@ pub struct Config {
     /// Output channels of the stem and the four stages.
     pub widths: [usize; 5],
     pub batch_norm_eps: f64,
+    /// v2's top-down decoder: its channel count; `None` is v1.
+    pub decoder_width: Option<usize>,
 }
 
 impl Config {
@@ -39,9 +51,47 @@ impl Config {
             num_labels,
             widths: [16, 32, 64, 96, 128],
             batch_norm_eps: 1e-5,
+            decoder_width: None,
+        }
+    }
+
+    pub fn v2(num_labels: usize) -> Config {
+        Config {
+            decoder_width: Some(32),
+            ..Config::v1(num_labels)
+        }
+    }
+
+    /// The configuration a manifest's `architecture` names.
+    pub fn by_architecture(architecture: &str, num_labels: usize) -> Option<Config> {
+        match architecture {
+            ARCHITECTURE_V1 => Some(Config::v1(num_labels)),
+            ARCHITECTURE_V2 => Some(Config::v2(num_labels)),
+            _ => None,
+        }
+    }
+
+    /// The manifest's name for this configuration.
+    pub fn architecture(&self) -> &'static str {
+        match self.decoder_width {
+            None => ARCHITECTURE_V1,
+            Some(_) => ARCHITECTURE_V2,
+        }
+    }
+
+    /// Input pixels per segmentation-map cell.
+    pub fn segmentation_stride(&self) -> usize {
+        match self.decoder_width {
+            None => 16,
+            Some(_) => 4,
         }
     }
 }
+
+/// A stride-16 map and a mean-pooled image logit.
+pub const ARCHITECTURE_V1: &str = "chestnet-compact-v1";
+/// A stride-4 map from a top-down decoder; map maxima join the image logit.
+pub const ARCHITECTURE_V2: &str = "chestnet-compact-v2";
 
 /// conv3×3 → batch norm → ReLU.
 #[derive(Debug, Clone)]
@@ -81,12 +131,73 @@ impl ConvBnRelu {
     }
 }
 
+/// A 1×1 convolution with bias, computed as a batched matrix product
+/// (candle's 1×1 convolution would take its slow transposed-convolution
+/// path backwards). Tensor names are a `Conv2d`'s: `weight [out, in, 1, 1]`
+/// and `bias [out]`.
+#[derive(Debug, Clone)]
+struct Pointwise {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Pointwise {
+    fn load(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Pointwise> {
+        let conv = candle_nn::conv2d(in_channels, out_channels, 1, Default::default(), vb)?;
+        Ok(Pointwise {
+            weight: conv.weight().flatten_from(1)?,
+            bias: conv.bias().expect("conv2d has a bias").clone(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, channels, height, width) = x.dims4()?;
+        let out_channels = self.weight.dim(0)?;
+        let columns = x.reshape((batch, channels, height * width))?;
+        let weight = self.weight.broadcast_left(batch)?;
+        weight
+            .matmul(&columns)?
+            .broadcast_add(&self.bias.reshape((1, out_channels, 1))?)?
+            .reshape((batch, out_channels, height, width))
+    }
+}
+
+/// v2's top-down decoder: lateral 1×1 projections of stages 1–3, summed
+/// from coarse to fine with ×2 nearest upsampling, then one 3×3 block.
+#[derive(Debug, Clone)]
+struct Decoder {
+    /// For stages 1, 2 and 3.
+    laterals: [Pointwise; 3],
+    refine: ConvBnRelu,
+}
+
+impl Decoder {
+    fn forward_t(&self, stage_outputs: &[Tensor], train: bool) -> Result<Tensor> {
+        let mut top = self.laterals[2].forward(&stage_outputs[2])?;
+        for stage in [1, 0] {
+            let lateral = self.laterals[stage].forward(&stage_outputs[stage])?;
+            let (_, _, height, width) = lateral.dims4()?;
+            top = (top.upsample_nearest2d(height, width)? + lateral)?;
+        }
+        self.refine.forward_t(&top, train)
+    }
+}
+
+/// Where the segmentation map comes from.
+#[derive(Debug, Clone)]
+enum SegmentationHead {
+    /// v1: a 1×1 convolution on stage 3.
+    Stage3(Conv2d),
+    /// v2: the decoder, then a 1×1 convolution.
+    Decoded(Decoder, Pointwise),
+}
+
 /// The network.
 #[derive(Debug, Clone)]
 pub struct CompactNet {
     stem: ConvBnRelu,
     stages: Vec<[ConvBnRelu; 2]>,
-    segmentation: Conv2d,
+    segmentation: SegmentationHead,
     classifier: Linear,
 }
 
@@ -95,7 +206,8 @@ pub struct CompactNet {
 pub struct CompactOutput {
     /// `[batch, labels]`, before the sigmoid.
     pub logits: Tensor,
-    /// `[batch, labels, input/16, input/16]`, before the sigmoid.
+    /// `[batch, labels, input/stride, input/stride]`, before the sigmoid
+    /// ([`Config::segmentation_stride`]).
     pub segmentation_logits: Tensor,
 }
 
@@ -112,13 +224,27 @@ impl CompactNet {
                 ConvBnRelu::load(w[stage + 1], w[stage + 1], 1, eps, stage_vb.pp("refine"))?,
             ]);
         }
-        let segmentation = candle_nn::conv2d(
-            w[3],
-            config.num_labels,
-            1,
-            Default::default(),
-            vb.pp("segmentation"),
-        )?;
+        let segmentation = match config.decoder_width {
+            None => SegmentationHead::Stage3(candle_nn::conv2d(
+                w[3],
+                config.num_labels,
+                1,
+                Default::default(),
+                vb.pp("segmentation"),
+            )?),
+            Some(width) => {
+                let decoder_vb = vb.pp("decoder");
+                let lateral = |stage: usize| {
+                    Pointwise::load(w[stage], width, decoder_vb.pp(format!("lateral{stage}")))
+                };
+                let decoder = Decoder {
+                    laterals: [lateral(1)?, lateral(2)?, lateral(3)?],
+                    refine: ConvBnRelu::load(width, width, 1, eps, decoder_vb.pp("refine"))?,
+                };
+                let head = Pointwise::load(width, config.num_labels, vb.pp("segmentation"))?;
+                SegmentationHead::Decoded(decoder, head)
+            }
+        };
         let classifier = candle_nn::linear(w[4], config.num_labels, vb.pp("classifier"))?;
         Ok(CompactNet {
             stem,
@@ -131,17 +257,27 @@ impl CompactNet {
     /// `train` selects batch statistics (training) or running statistics.
     pub fn forward_t(&self, input: &Tensor, train: bool) -> Result<CompactOutput> {
         let mut x = self.stem.forward_t(input, train)?;
-        let mut segmentation_logits = None;
-        for (index, [down, refine]) in self.stages.iter().enumerate() {
+        let mut stage_outputs = Vec::with_capacity(self.stages.len());
+        for [down, refine] in &self.stages {
             x = refine.forward_t(&down.forward_t(&x, train)?, train)?;
-            if index == 2 {
-                segmentation_logits = Some(self.segmentation.forward(&x)?);
-            }
+            stage_outputs.push(x.clone());
         }
         let pooled = x.mean(D::Minus1)?.mean(D::Minus1)?;
-        Ok(CompactOutput {
-            logits: self.classifier.forward(&pooled)?,
-            segmentation_logits: segmentation_logits.expect("four stages"),
+        let logits = self.classifier.forward(&pooled)?;
+        Ok(match &self.segmentation {
+            SegmentationHead::Stage3(head) => CompactOutput {
+                logits,
+                segmentation_logits: head.forward(&stage_outputs[2])?,
+            },
+            SegmentationHead::Decoded(decoder, head) => {
+                let segmentation_logits =
+                    head.forward(&decoder.forward_t(&stage_outputs, train)?)?;
+                let strongest_spot = segmentation_logits.flatten_from(2)?.max(D::Minus1)?;
+                CompactOutput {
+                    logits: (logits + strongest_spot)?,
+                    segmentation_logits,
+                }
+            }
         })
     }
 }
@@ -160,5 +296,51 @@ mod tests {
         let output = model.forward_t(&input, false).unwrap();
         assert_eq!(output.logits.dims(), &[2, 7]);
         assert_eq!(output.segmentation_logits.dims(), &[2, 7, 8, 8]);
+        let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, Device::Cpu);
+        let model = CompactNet::load(&Config::v2(7), vb).unwrap();
+        let output = model.forward_t(&input, false).unwrap();
+        assert_eq!(output.logits.dims(), &[2, 7]);
+        assert_eq!(output.segmentation_logits.dims(), &[2, 7, 32, 32]);
+    }
+
+    /// The 1×1 convolution as a matrix product equals candle's convolution.
+    #[test]
+    fn pointwise_matches_a_1x1_convolution() {
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, device.clone());
+        let conv = candle_nn::conv2d(5, 3, 1, Default::default(), vb.pp("p")).unwrap();
+        let pointwise = Pointwise::load(5, 3, vb.pp("p")).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 4, 6), &device).unwrap();
+        let difference = (conv.forward(&x).unwrap() - pointwise.forward(&x).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(difference < 1e-5, "{difference}");
+    }
+
+    /// v2's image logit rises with one strong spot in a map, and the
+    /// gradient of that logit reaches the spot.
+    #[test]
+    fn the_strongest_spot_joins_the_image_logit() {
+        let device = Device::Cpu;
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = CompactNet::load(&Config::v2(2), vb).unwrap();
+        let input = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &device).unwrap();
+        let output = model.forward_t(&input, true).unwrap();
+        let grads = output.logits.sum_all().unwrap().backward().unwrap();
+        let SegmentationHead::Decoded(_, head) = &model.segmentation else {
+            panic!("v2 has a decoder")
+        };
+        let bias_gradient: Vec<f32> = grads.get(&head.bias).unwrap().to_vec1().unwrap();
+        // d(sum of image logits)/d(map bias) = 1 per image (the maximum
+        // moves with the bias): 2 for a batch of 2.
+        for g in bias_gradient {
+            assert!((g - 2.0).abs() < 1e-4, "{g}");
+        }
     }
 }

@@ -128,10 +128,10 @@ impl Model {
                 let config = densenet::Config::densenet121_xrv(labels);
                 Network::DenseNet(densenet::DenseNet::load(&config, vb)?)
             }
-            "chestnet-compact-v1" => {
-                Network::Compact(compact::CompactNet::load(&compact::Config::v1(labels), vb)?)
-            }
-            other => bail!("unknown architecture {other:?}"),
+            other => match compact::Config::by_architecture(other, labels) {
+                Some(config) => Network::Compact(compact::CompactNet::load(&config, vb)?),
+                None => bail!("unknown architecture {other:?}"),
+            },
         };
         Ok(Model {
             manifest,

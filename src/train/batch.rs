@@ -1,12 +1,17 @@
 //! Turning a handful of in-memory samples into the tensors of one training
 //! or validation step: the normalised input, image-level targets and
-//! segmentation targets on the model's stride-16 grid, each with weights
-//! that say what is known.
+//! segmentation targets on the model's map grid (stride 16 for
+//! `chestnet-compact-v1`, 4 for `-v2`), each with weights that say what is
+//! known.
 //!
-//! Segmentation cells covered by a finding are rare (a 10 mm nodule is
-//! less than one cell), so a covered cell weighs [`POSITIVE_CELL_WEIGHT`]
-//! times an empty one; otherwise "nothing anywhere" would be the cheapest
-//! answer and the maps would never outline small findings.
+//! Segmentation cells covered by a finding are rare (a 10 mm nodule covers
+//! about three of the 4,096 cells of a stride-4 map at 256²); otherwise
+//! "nothing anywhere" would be the cheapest answer and the maps would never
+//! outline small findings. So a covered cell weighs up to
+//! [`POSITIVE_CELL_WEIGHT`] times an empty one. (Weighting each map's
+//! covered cells to a fixed share of the map, hundreds of times an empty
+//! cell for a small nodule, was tried: on a short run every map turned
+//! diffuse and no lesion was localised.)
 
 use candle_core::{Device, Result, Tensor};
 use fastrand::Rng;
@@ -15,11 +20,8 @@ use super::augment::{Augmentation, AugmentationRanges, average_pool};
 use super::dataset::{Dataset, MASK_STRIDE, MaskTarget, Sample};
 use crate::imaging::Normalisation;
 
-/// Extra weight of a segmentation cell by its coverage: `1 + 9 × coverage`.
-pub const POSITIVE_CELL_WEIGHT: f32 = 10.0;
-
-/// Output stride of the compact model's segmentation head.
-pub const SEGMENTATION_STRIDE: usize = 16;
+/// Weight of a segmentation cell by its coverage: `1 + 19 × coverage`.
+pub const POSITIVE_CELL_WEIGHT: f32 = 20.0;
 
 /// The tensors of one step.
 pub struct Batch {
@@ -28,25 +30,31 @@ pub struct Batch {
     /// `[batch, labels]`
     pub targets: Tensor,
     pub target_weights: Tensor,
-    /// `[batch, labels, size/16, size/16]`
+    /// `[batch, labels, size/stride, size/stride]`
     pub masks: Tensor,
     pub mask_weights: Tensor,
     /// Image-level truth, for validation metrics (`None` = unknown).
     pub truth: Vec<Vec<Option<bool>>>,
 }
 
-/// Builds a batch from `indices` of the dataset; augments when `augment`
-/// has ranges and a random stream.
+/// Builds a batch from `indices` of the dataset, with segmentation targets
+/// for a map of `segmentation_stride` (a multiple of the dataset's mask
+/// stride, 4); augments when `augment` has ranges and a random stream.
 pub fn assemble(
     dataset: &Dataset,
     indices: &[usize],
+    segmentation_stride: usize,
     normalisation: Normalisation,
     augment: Option<(&AugmentationRanges, &mut Rng)>,
     device: &Device,
 ) -> Result<Batch> {
     let size = dataset.size;
     let labels = dataset.labels.len();
-    let grid = size / SEGMENTATION_STRIDE;
+    assert!(
+        segmentation_stride.is_multiple_of(MASK_STRIDE) && segmentation_stride > 0,
+        "the map stride must be a multiple of the mask stride"
+    );
+    let grid = size / segmentation_stride;
     let mut input = Vec::with_capacity(indices.len() * size * size);
     let mut targets = Vec::with_capacity(indices.len() * labels);
     let mut target_weights = Vec::with_capacity(indices.len() * labels);
@@ -77,6 +85,7 @@ pub fn assemble(
             sample,
             &augmentation,
             dataset.mask_side(),
+            segmentation_stride / MASK_STRIDE,
             grid,
             &mut targets,
             &mut target_weights,
@@ -101,13 +110,13 @@ fn push_targets(
     sample: &Sample,
     augmentation: &Augmentation,
     mask_side: usize,
+    pool: usize,
     grid: usize,
     targets: &mut Vec<f32>,
     target_weights: &mut Vec<f32>,
     masks: &mut Vec<f32>,
     mask_weights: &mut Vec<f32>,
 ) {
-    let pool = SEGMENTATION_STRIDE / MASK_STRIDE;
     for (target, mask) in sample.targets.iter().zip(&sample.masks) {
         targets.push(if *target == Some(true) { 1.0 } else { 0.0 });
         target_weights.push(if target.is_some() { 1.0 } else { 0.0 });

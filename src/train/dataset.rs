@@ -12,7 +12,7 @@
 //! label file does not say) and a segmentation target: the fraction of
 //! each cell covered by that category's finding masks, on a grid a quarter
 //! of the input's side (fine enough that shifts and scales in augmentation
-//! move it with the image; it is pooled to the model's stride-16 grid per
+//! move it with the image; it is pooled to the model's map grid per
 //! batch). A positive label with no mask has an unknown segmentation.
 
 use std::collections::BTreeMap;

@@ -14,12 +14,11 @@ use crate::model::manifest::{
     InputSpec, Label, Manifest, ModelInfo, NormalisationSpec, sha256_hex,
 };
 
-/// The architecture `chestnode train` trains.
-pub const ARCHITECTURE: &str = "chestnet-compact-v1";
-
 /// What goes into the manifest besides the weights.
 pub struct ModelCard<'a> {
     pub name: &'a str,
+    /// `chestnet-compact-v1` or `-v2`.
+    pub architecture: &'a str,
     pub version: String,
     pub input_size: usize,
     pub normalisation: NormalisationSpec,
@@ -41,7 +40,7 @@ pub fn write_model(out: &Path, weights: &Path, card: &ModelCard) -> anyhow::Resu
         model: ModelInfo {
             name: card.name.to_string(),
             version: card.version.clone(),
-            architecture: ARCHITECTURE.into(),
+            architecture: card.architecture.into(),
             weights: weights_name.into(),
             sha256: sha256_hex(&bytes),
             research_use_only: true,

@@ -5,7 +5,9 @@
 //! creates are overwritten here: He-normal convolutions (suits ReLU),
 //! batch norm at identity, and output biases at a low prior probability
 //! (as in RetinaNet) so the first steps are not spent unlearning a 50 %
-//! guess for rare findings. Names are those of `model::compact`.
+//! guess for rare findings. Names are those of `model::compact`; in v2
+//! (which has a `decoder`) a map's maximum is added to the image logit, so
+//! the classifier's bias makes up the difference to the same prior.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarMap;
@@ -23,6 +25,7 @@ pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
+    let maps_join_image_logits = names.iter().any(|name| name.starts_with("decoder."));
     let mut rng = Rng::with_seed(seed);
     for name in names {
         let var = &data[name];
@@ -35,6 +38,8 @@ pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
         } else if name.contains(".norm.") {
             let v = if name.ends_with("weight") { 1.0 } else { 0.0 };
             vec![v; count]
+        } else if name == "classifier.bias" && maps_join_image_logits {
+            vec![CLASSIFIER_BIAS - SEGMENTATION_BIAS; count]
         } else if name == "classifier.bias" {
             vec![CLASSIFIER_BIAS; count]
         } else if name == "segmentation.bias" {

@@ -1,5 +1,5 @@
-//! `chestnode train`: trains the compact model (`chestnet-compact-v1`) on
-//! a labelled dataset directory and writes safetensors plus a complete
+//! `chestnode train`: trains a compact model (`chestnet-compact-v2`, or
+//! `-v1`) on a labelled dataset directory and writes safetensors plus a complete
 //! manifest, ready for `chestnode analyze --model` or `analysis.model`.
 //!
 //! - `dataset`: decodes every image once, up front, through the node's own
@@ -13,7 +13,7 @@
 //!   on the validation split; `export`: weights + manifest
 //!
 //! The loss is image-level multi-label BCE plus a segmentation BCE on the
-//! stride-16 map of every label, so the regions `findings` draws come from
+//! map of every label (stride 4 in v2, 16 in v1), so the regions `findings` draws come from
 //! the model itself. Each epoch ends with a validation pass using
 //! batch-norm running statistics (as the node runs the model); training
 //! stops early when the validation loss has not improved for `patience`
@@ -40,7 +40,7 @@ use fastrand::Rng;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::imaging::Normalisation;
-use crate::model::compact::{CompactNet, Config};
+use crate::model::compact::{ARCHITECTURE_V2, CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
 use augment::AugmentationRanges;
 use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
@@ -74,6 +74,8 @@ pub struct TrainOptions {
     pub out: PathBuf,
     /// Model name: the output files are `NAME.safetensors` and `NAME.toml`.
     pub name: String,
+    /// `chestnet-compact-v2` (default) or `chestnet-compact-v1`.
+    pub architecture: String,
     pub epochs: usize,
     pub batch: usize,
     /// Peak learning rate.
@@ -103,6 +105,7 @@ impl TrainOptions {
             data,
             out,
             name: "chestnet-compact".into(),
+            architecture: ARCHITECTURE_V2.into(),
             epochs: 10,
             batch: 8,
             learning_rate: 2e-3,
@@ -123,14 +126,14 @@ impl TrainOptions {
     /// Named settings. `default` is what rebuilds the embedded default
     /// model (`scripts/train_default_model.sh`, weights/README.md): a
     /// 256-pixel input (a 5 mm nodule spans about 3.5 pixels of a 360 mm
-    /// field), batch 16, up to 30 epochs, peak learning rate 2e-3 after
+    /// field), batch 16, up to 25 epochs, peak learning rate 2e-3 after
     /// 200 warm-up steps, patience 5, seed 1; about an hour on 2 CPU cores
     /// for 2,400 images.
     pub fn preset(name: &str, data: PathBuf, out: PathBuf) -> anyhow::Result<TrainOptions> {
         match name {
             "default" => Ok(TrainOptions {
                 name: "chestnet-compact-default".into(),
-                epochs: 30,
+                epochs: 25,
                 batch: 16,
                 learning_rate: 2e-3,
                 warmup_steps: 200,
@@ -161,6 +164,9 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         bail!("--batch must be at least 2 (batch normalisation needs a batch)");
     }
     let device = crate::model::device_by_name(&options.device)?;
+    let config = Config::by_architecture(&options.architecture, LABELS.len())
+        .with_context(|| format!("unknown architecture {:?}", options.architecture))?;
+    let stride = config.segmentation_stride();
     let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
@@ -181,7 +187,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
 
     let mut varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = CompactNet::load(&Config::v1(labels.len()), vb)?;
+    let model = CompactNet::load(&config, vb)?;
     init::initialise(&varmap, options.seed)?;
     let mut optimiser = AdamW::new(
         &varmap,
@@ -258,6 +264,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
             let batch = batch::assemble(
                 &dataset,
                 indices,
+                stride,
                 normalisation,
                 Some((&options.augmentation, &mut rng)),
                 &device,
@@ -288,6 +295,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
             &model,
             &dataset,
             &validation_indices,
+            stride,
             options,
             normalisation,
             &device,
@@ -339,6 +347,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         &model,
         &dataset,
         &validation_indices,
+        stride,
         options,
         normalisation,
         &device,
@@ -360,6 +369,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         &best,
         &export::ModelCard {
             name: &options.name,
+            architecture: config.architecture(),
             version: format!(
                 "seed-{}-epoch-{}",
                 options.seed,
@@ -409,6 +419,7 @@ fn validate(
     model: &CompactNet,
     dataset: &Dataset,
     indices: &[usize],
+    stride: usize,
     options: &TrainOptions,
     normalisation: Normalisation,
     device: &Device,
@@ -417,7 +428,7 @@ fn validate(
     let mut probabilities = Vec::new();
     let mut truth = Vec::new();
     for chunk in indices.chunks(options.batch) {
-        let batch = batch::assemble(dataset, chunk, normalisation, None, device)?;
+        let batch = batch::assemble(dataset, chunk, stride, normalisation, None, device)?;
         let output = model.forward_t(&batch.input, false)?;
         let loss = step::combined_loss(&output, &batch, options.segmentation_weight)?;
         weighted_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
