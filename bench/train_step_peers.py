@@ -2,15 +2,18 @@
 """One training step of chestnode's compact model in PyTorch, for comparison
 with `cargo bench --bench train_step` (benches/train_step.rs).
 
-The same network as src/model/compact.rs (chestnet-compact-v1: strided 3x3
-conv + batch norm + ReLU stages of widths 16/32/64/96/128, a 1x1
-segmentation head after the third stage, a linear classifier on the global
-mean), the same loss (binary cross-entropy with logits on the 7 image-level
-outputs plus on the stride-16 segmentation maps), AdamW, batch 16 at
-256x256, float32, CPU, the same thread count. Prints median and p90 of 10
-steps after 2 warm-up steps as one JSON line.
+The same networks as src/model/compact.rs: strided 3x3 conv + batch norm +
+ReLU stages of widths 16/32/64/96/128 and a linear classifier on the global
+mean; chestnet-compact-v1 has a 1x1 segmentation head after the third
+stage (stride 16), chestnet-compact-v2 a top-down decoder (1x1 laterals of
+stages 1-3 to 32 channels, x2 nearest upsampling, a 3x3 block, a 1x1 head:
+stride 4) whose per-map maximum is added to the image logits. The same loss
+(binary cross-entropy with logits on the 7 image-level outputs plus on the
+segmentation maps), AdamW, batch 16 at 256x256, float32, CPU, the same
+thread count. Prints median and p90 of 10 steps after 2 warm-up steps as
+one JSON line.
 
-Usage: python bench/train_step_peers.py [--threads 2]
+Usage: python bench/train_step_peers.py [--threads 2] [--architecture v1|v2]
 """
 import argparse
 import json
@@ -35,7 +38,7 @@ class ConvBnRelu(nn.Module):
 
 
 class CompactNet(nn.Module):
-    def __init__(self, labels):
+    def __init__(self, labels, decoder_width=None):
         super().__init__()
         w = WIDTHS
         self.stem = ConvBnRelu(1, w[0], 2)
@@ -43,28 +46,43 @@ class CompactNet(nn.Module):
             nn.Sequential(ConvBnRelu(w[i], w[i + 1], 2), ConvBnRelu(w[i + 1], w[i + 1], 1))
             for i in range(4)
         )
-        self.segmentation = nn.Conv2d(w[3], labels, 1)
+        self.decoder_width = decoder_width
+        if decoder_width is None:
+            self.segmentation = nn.Conv2d(w[3], labels, 1)
+        else:
+            self.laterals = nn.ModuleList(nn.Conv2d(w[i], decoder_width, 1) for i in (1, 2, 3))
+            self.refine = ConvBnRelu(decoder_width, decoder_width, 1)
+            self.segmentation = nn.Conv2d(decoder_width, labels, 1)
         self.classifier = nn.Linear(w[4], labels)
 
     def forward(self, x):
         x = self.stem(x)
-        segmentation = None
-        for index, stage in enumerate(self.stages):
+        outputs = []
+        for stage in self.stages:
             x = stage(x)
-            if index == 2:
-                segmentation = self.segmentation(x)
-        return self.classifier(x.mean(dim=(2, 3))), segmentation
+            outputs.append(x)
+        logits = self.classifier(x.mean(dim=(2, 3)))
+        if self.decoder_width is None:
+            return logits, self.segmentation(outputs[2])
+        top = self.laterals[2](outputs[2])
+        for stage in (1, 0):
+            top = F.interpolate(top, scale_factor=2, mode="nearest") + \
+                self.laterals[stage](outputs[stage])
+        segmentation = self.segmentation(self.refine(top))
+        return logits + segmentation.flatten(2).amax(dim=2), segmentation
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--architecture", choices=["v1", "v2"], default="v1")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(7)
-    model = CompactNet(LABELS).train()
+    v2 = args.architecture == "v2"
+    model = CompactNet(LABELS, decoder_width=32 if v2 else None).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    grid = SIZE // 16
+    grid = SIZE // (4 if v2 else 16)
     inputs = torch.rand(BATCH, 1, SIZE, SIZE) * 2 - 1
     targets = torch.rand(BATCH, LABELS).round()
     masks = (torch.rand(BATCH, LABELS, grid, grid) >= 0.9).float()
@@ -86,7 +104,8 @@ def main():
         step()
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    print(json.dumps({"peer": "pytorch", "version": torch.__version__, "threads": args.threads,
+    print(json.dumps({"peer": "pytorch", "version": torch.__version__,
+                      "architecture": f"chestnet-compact-{args.architecture}", "threads": args.threads,
                       "batch": BATCH, "size": SIZE,
                       "median_ms": round(times[5], 1), "p90_ms": round(times[9], 1)}))
 

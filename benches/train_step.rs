@@ -1,10 +1,11 @@
-//! One training step of the compact model (`chestnet-compact-v1`, 7
-//! labels) at 256×256, batch 16, on the CPU: forward in training mode,
+//! One training step of each compact model (`chestnet-compact-v1` and
+//! `-v2`, 7 labels) at 256×256, batch 16, on the CPU: forward in training mode,
 //! image-level + segmentation loss, backward, AdamW — exactly
 //! `chestnode::train::step::training_step`, with the allocator settings
 //! `chestnode train` uses. Inputs and targets are random (fixed seed): the
 //! time of a step does not depend on what the pixels show. Prints the
-//! median and p90 of 10 steps after 2 warm-up steps as one JSON line.
+//! median and p90 of 10 steps after 2 warm-up steps as one JSON line per
+//! architecture.
 //! Run with `cargo bench --bench train_step`; compare with PyTorch through
 //! `bench/train_step.sh`.
 
@@ -44,14 +45,20 @@ fn random_batch(config: &Config, device: &Device) -> anyhow::Result<Batch> {
 
 fn main() -> anyhow::Result<()> {
     chestnode::allocator::keep_freed_memory();
+    for config in [Config::v1(LABELS), Config::v2(LABELS)] {
+        measure(&config)?;
+    }
+    Ok(())
+}
+
+fn measure(config: &Config) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let config = Config::v1(LABELS);
-    let model = CompactNet::load(&config, vb)?;
+    let model = CompactNet::load(config, vb)?;
     chestnode::train::init::initialise(&varmap, 1)?;
     let mut optimiser = AdamW::new(&varmap, AdamWConfig::default())?;
-    let batch = random_batch(&config, &device)?;
+    let batch = random_batch(config, &device)?;
     for _ in 0..2 {
         training_step(&model, &mut optimiser, &batch, 1e-3, 1.0)?;
     }
@@ -65,9 +72,11 @@ fn main() -> anyhow::Result<()> {
     times_ms.sort_by(f64::total_cmp);
     let threads = candle_core::utils::get_num_threads();
     println!(
-        "{{\"peer\": \"candle\", \"threads\": {threads}, \"batch\": {BATCH}, \"size\": {SIZE}, \
-         \"median_ms\": {:.1}, \"p90_ms\": {:.1}}}",
-        times_ms[5], times_ms[9]
+        "{{\"peer\": \"candle\", \"architecture\": \"{}\", \"threads\": {threads}, \
+         \"batch\": {BATCH}, \"size\": {SIZE}, \"median_ms\": {:.1}, \"p90_ms\": {:.1}}}",
+        config.architecture(),
+        times_ms[5],
+        times_ms[9]
     );
     Ok(())
 }
