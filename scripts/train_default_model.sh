@@ -5,7 +5,7 @@
 #   1. training data: 2,400 synthetic radiographs (seed 11, 512 px, 360 mm
 #      field), 15 % of them drawn on two real normal radiographs
 #      (nih/00000001_000.png, tbx11k/h0001.png);
-#   2. `chestnode train --preset default` (seed 1): about an hour on 2 cores;
+#   2. `chestnode train --preset default` (seed 1, chestnet-compact-v2): about an hour on 2 cores;
 #   3. held-out synthetic test set: 200 images, seed 29, no real backgrounds;
 #   4. held-out real test set: 60 images with findings inserted into the
 #      third real radiograph (nih/00027426_000.png), never seen in training,

@@ -64,7 +64,7 @@ fn analyze_with_the_default_model_finds_an_obvious_mass_and_boxes_it() {
     let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
     let t: Vec<f64> = truth.iter().map(|&v| v as f64).collect();
     // The region's centre lies on the mass's box (a little margin for the
-    // model's 16-pixel grid).
+    // model's coarse map).
     let margin = 16.0;
     assert!(
         cx >= t[0] - margin && cx <= t[2] + margin && cy >= t[1] - margin && cy <= t[3] + margin,
