@@ -343,36 +343,23 @@ mod tests {
         let input = Tensor::randn(0f32, 1.0, (2, 1, 64, 64), &device).unwrap();
         let output = model.forward_t(&input, true).unwrap();
 
-        let SegmentationHead::Decoded(_, head) = &model.segmentation else {
+        let SegmentationHead::Decoded(decoder, head) = &model.segmentation else {
             panic!("v2 has a decoder")
         };
         // Shifting the map's bias by 1 shifts every image logit by 1.
+        let shifted_head = Pointwise {
+            weight: head.weight.clone(),
+            bias: (&head.bias + 1.0).unwrap(),
+        };
         let shifted = CompactNet {
-            segmentation: match &model.segmentation {
-                SegmentationHead::Decoded(decoder, head) => SegmentationHead::Decoded(
-                    decoder.clone(),
-                    Pointwise {
-                        weight: head.weight.clone(),
-                        bias: (&head.bias + 1.0).unwrap(),
-                    },
-                ),
-                SegmentationHead::Stage3(_) => unreachable!(),
-            },
+            segmentation: SegmentationHead::Decoded(decoder.clone(), shifted_head),
             ..model.clone()
         };
-        let before: Vec<Vec<f32>> = model
-            .forward_t(&input, false)
-            .unwrap()
-            .logits
-            .to_vec2()
-            .unwrap();
-        let after: Vec<Vec<f32>> = shifted
-            .forward_t(&input, false)
-            .unwrap()
-            .logits
-            .to_vec2()
-            .unwrap();
-        for (b, a) in before.iter().flatten().zip(after.iter().flatten()) {
+        let image_logits = |net: &CompactNet| -> Vec<f32> {
+            let output = net.forward_t(&input, false).unwrap();
+            output.logits.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        for (b, a) in image_logits(&model).iter().zip(image_logits(&shifted)) {
             assert!((a - b - 1.0).abs() < 1e-4, "{b} → {a}");
         }
 
