@@ -140,18 +140,19 @@ impl ConvBnRelu {
 
 /// A 1×1 convolution with bias, computed as a batched matrix product
 /// (candle's 1×1 convolution would take its slow transposed-convolution
-/// path backwards). Tensor names are a `Conv2d`'s: `weight [out, in, 1, 1]`
+/// path backwards). Unlike `model::pointwise`, DenseNet's host-side
+/// inference kernel, it stays in candle's graph so that it trains. Tensor names are a `Conv2d`'s: `weight [out, in, 1, 1]`
 /// and `bias [out]`.
 #[derive(Debug, Clone)]
-struct Pointwise {
+struct Conv1x1Matmul {
     weight: Tensor,
     bias: Tensor,
 }
 
-impl Pointwise {
-    fn load(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Pointwise> {
+impl Conv1x1Matmul {
+    fn load(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Conv1x1Matmul> {
         let conv = candle_nn::conv2d(in_channels, out_channels, 1, Default::default(), vb)?;
-        Ok(Pointwise {
+        Ok(Conv1x1Matmul {
             weight: conv.weight().flatten_from(1)?,
             bias: conv.bias().expect("conv2d has a bias").clone(),
         })
@@ -174,7 +175,7 @@ impl Pointwise {
 #[derive(Debug, Clone)]
 struct Decoder {
     /// For stages 1, 2 and 3.
-    laterals: [Pointwise; 3],
+    laterals: [Conv1x1Matmul; 3],
     refine: ConvBnRelu,
 }
 
@@ -196,7 +197,7 @@ enum SegmentationHead {
     /// v1: a 1×1 convolution on stage 3.
     Stage3(Conv2d),
     /// v2: the decoder, then a 1×1 convolution.
-    Decoded(Decoder, Pointwise),
+    Decoded(Decoder, Conv1x1Matmul),
 }
 
 /// The network.
@@ -242,13 +243,13 @@ impl CompactNet {
             Some(width) => {
                 let decoder_vb = vb.pp("decoder");
                 let lateral = |stage: usize| {
-                    Pointwise::load(w[stage], width, decoder_vb.pp(format!("lateral{stage}")))
+                    Conv1x1Matmul::load(w[stage], width, decoder_vb.pp(format!("lateral{stage}")))
                 };
                 let decoder = Decoder {
                     laterals: [lateral(1)?, lateral(2)?, lateral(3)?],
                     refine: ConvBnRelu::load(width, width, 1, eps, decoder_vb.pp("refine"))?,
                 };
-                let head = Pointwise::load(width, config.num_labels, vb.pp("segmentation"))?;
+                let head = Conv1x1Matmul::load(width, config.num_labels, vb.pp("segmentation"))?;
                 SegmentationHead::Decoded(decoder, head)
             }
         };
@@ -315,13 +316,13 @@ mod tests {
 
     /// The 1×1 convolution as a matrix product equals candle's convolution.
     #[test]
-    fn pointwise_matches_a_1x1_convolution() {
+    fn the_matrix_product_matches_a_1x1_convolution() {
         let device = Device::Cpu;
         let vb = VarBuilder::from_backend(Box::new(SeededBackend), DType::F32, device.clone());
         let conv = candle_nn::conv2d(5, 3, 1, Default::default(), vb.pp("p")).unwrap();
-        let pointwise = Pointwise::load(5, 3, vb.pp("p")).unwrap();
+        let as_matmul = Conv1x1Matmul::load(5, 3, vb.pp("p")).unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 5, 4, 6), &device).unwrap();
-        let difference = (conv.forward(&x).unwrap() - pointwise.forward(&x).unwrap())
+        let difference = (conv.forward(&x).unwrap() - as_matmul.forward(&x).unwrap())
             .unwrap()
             .abs()
             .unwrap()
@@ -347,7 +348,7 @@ mod tests {
             panic!("v2 has a decoder")
         };
         // Shifting the map's bias by 1 shifts every image logit by 1.
-        let shifted_head = Pointwise {
+        let shifted_head = Conv1x1Matmul {
             weight: head.weight.clone(),
             bias: (&head.bias + 1.0).unwrap(),
         };

@@ -1,6 +1,6 @@
 //! `chestnode train`: trains a compact model (`chestnet-compact-v2`, or
-//! `-v1`) on a labelled dataset directory and writes safetensors plus a complete
-//! manifest, ready for `chestnode analyze --model` or `analysis.model`.
+//! `-v1`) on a labelled dataset directory and writes safetensors plus a
+//! complete manifest, ready for `chestnode analyze --model` or `analysis.model`.
 //!
 //! - `dataset`: decodes every image once, up front, through the node's own
 //!   imaging pipeline, and rasterises the label masks
@@ -13,8 +13,8 @@
 //!   on the validation split; `export`: weights + manifest
 //!
 //! The loss is image-level multi-label BCE plus a segmentation BCE on the
-//! map of every label (stride 4 in v2, 16 in v1), so the regions `findings` draws come from
-//! the model itself. Each epoch ends with a validation pass using
+//! map of every label (stride 4 in v2, 16 in v1), so the regions
+//! `findings` draws come from the model itself. Each epoch ends with a validation pass using
 //! batch-norm running statistics (as the node runs the model); training
 //! stops early when the validation loss has not improved for `patience`
 //! epochs, and the best epoch's weights are exported.
