@@ -20,6 +20,7 @@
 pub mod allocator;
 pub mod analysis;
 pub mod config;
+pub mod dataset;
 pub mod db;
 pub mod evaluate;
 pub mod findings;

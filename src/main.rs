@@ -47,6 +47,12 @@ enum Command {
     /// Writes images/*.dcm, labels/*.json and dataset.json to --out (format:
     /// docs/dataset-format.md). Deterministic for a given seed and settings.
     Synth(SynthArgs),
+    /// Import a public corpus of real radiographs (labels.csv) as a dataset.
+    ///
+    /// Writes DX images and label files with provenance, patient and a
+    /// train/validation/test split drawn per patient; refuses images
+    /// reserved for evaluation (docs/dataset-format.md, docs/training.md).
+    Corpus(CorpusArgs),
     /// Measure a model on a labelled dataset (as written by `synth`).
     ///
     /// Writes evaluation.json, evaluation.md, roc.png and froc.png to --out:
@@ -73,6 +79,15 @@ struct EvaluateArgs {
     /// Output directory (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Only cases of this split (a corpus's held-out `test`) [default: all]
+    #[arg(long, value_name = "SPLIT")]
+    split: Option<String>,
+    /// Leave out a source; repeatable.
+    #[arg(long, value_name = "SOURCE")]
+    exclude_source: Vec<String>,
+    /// Also evaluate on paediatric films.
+    #[arg(long)]
+    include_pediatric: bool,
     /// Bootstrap resamples for the AUC intervals; 0: none.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     bootstrap: usize,
@@ -86,9 +101,18 @@ struct EvaluateArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Dataset directory (as written by `chestnode synth`).
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    /// Dataset directory (`chestnode synth` or `corpus`); repeat to train on several.
+    #[arg(long, value_name = "DIR", required = true)]
+    data: Vec<PathBuf>,
+    /// Leave out a source (or the inserted images on its films); repeatable.
+    #[arg(long, value_name = "SOURCE")]
+    exclude_source: Vec<String>,
+    /// Also train on paediatric films.
+    #[arg(long)]
+    include_pediatric: bool,
+    /// Share of real normal validation films that any-abnormality must call normal [default: 0.8]
+    #[arg(long, value_name = "F")]
+    normal_specificity: Option<f64>,
     /// Output directory for the model, its manifest and checkpoints.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -116,6 +140,9 @@ struct TrainArgs {
     /// Continue from OUT/checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Fine-tune: start from these weights (a .safetensors of the same architecture).
+    #[arg(long, value_name = "SAFETENSORS")]
+    init: Option<PathBuf>,
     /// Stop after this many epochs without a better validation loss [default: 4; preset default: 5]
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
@@ -154,12 +181,38 @@ struct SynthArgs {
     /// directory of them; repeat for more.
     #[arg(long, value_name = "PNG_OR_DIR")]
     insert_into: Vec<PathBuf>,
+    /// With an imported corpus in --insert-into: only its normals of this
+    /// split (train, validation or test) [default: all]
+    #[arg(long, value_name = "SPLIT")]
+    insert_split: Option<String>,
     /// Fraction of images drawn on a real radiograph when --insert-into is given.
     #[arg(long, value_name = "F", default_value_t = 0.3)]
     insert_fraction: f32,
     /// Also write 8-bit PNG previews to DIR/previews.
     #[arg(long)]
     previews: bool,
+}
+
+#[derive(Args)]
+struct CorpusArgs {
+    /// A corpus's labels.csv (image paths relative to its folder); repeat for more.
+    #[arg(long, value_name = "FILE", required = true)]
+    csv: Vec<PathBuf>,
+    /// Output dataset directory (must not exist).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The list of images reserved for independent evaluation.
+    #[arg(long, value_name = "FILE")]
+    reserved: PathBuf,
+    /// Share of patients held out for validation.
+    #[arg(long, value_name = "F", default_value_t = 0.15)]
+    validation_fraction: f64,
+    /// Share of patients held out for testing.
+    #[arg(long, value_name = "F", default_value_t = 0.15)]
+    test_fraction: f64,
+    /// Seed of the split.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
 }
 
 /// Where the configuration comes from; shared by every subcommand.
@@ -350,6 +403,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Analyze(args) => analyze(args),
         Command::Synth(args) => synth(args),
+        Command::Corpus(args) => corpus(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Train(args) => train(args),
         Command::Retry(args) => {
@@ -402,6 +456,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         Some(dataset::Insertion::from_paths(
             &args.insert_into,
             args.insert_fraction,
+            args.insert_split.as_deref(),
         )?)
     };
     let total = args.count;
@@ -430,14 +485,61 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `chestnode corpus`: imports real radiographs and prints what went where.
+fn corpus(args: CorpusArgs) -> anyhow::Result<()> {
+    use chestnode::dataset::{CorpusOptions, Reserved, SplitFractions, import_corpus};
+    let fractions = SplitFractions {
+        validation: args.validation_fraction,
+        test: args.test_fraction,
+    };
+    anyhow::ensure!(
+        fractions.validation >= 0.0
+            && fractions.test >= 0.0
+            && fractions.validation + fractions.test < 1.0,
+        "the validation and test fractions must leave some training data"
+    );
+    let summary = import_corpus(&CorpusOptions {
+        csv: args.csv,
+        out: args.out.clone(),
+        reserved: Reserved::load(&args.reserved)?,
+        fractions,
+        seed: args.seed,
+    })?;
+    println!(
+        "imported {} images into {} ({} refused as reserved for evaluation, {} without a usable label)",
+        summary.imported,
+        args.out.display(),
+        summary.reserved.len(),
+        summary.unlabelled
+    );
+    for (source, splits) in &summary.counts {
+        for (split, labels) in splits {
+            let labels: Vec<String> = labels.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            println!("  {source:<24} {split:<10} {}", labels.join(", "));
+        }
+    }
+    Ok(())
+}
+
 /// `chestnode evaluate`: measures a model on a dataset, with a progress
 /// line on stderr.
 fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     use chestnode::evaluate::{self, metrics::Bootstrap};
     let device = chestnode::model::device_by_name(&args.device)?;
     let model = chestnode::model::Model::from_config(args.model.as_deref(), &device)?;
+    let splits = match args.split.as_deref() {
+        None => None,
+        Some(name) => Some(vec![chestnode::dataset::Split::parse(name).with_context(
+            || format!("--split {name:?}: expected train, validation or test"),
+        )?]),
+    };
     let options = evaluate::Options {
         data: args.data,
+        selection: chestnode::dataset::Selection {
+            splits,
+            exclude_sources: args.exclude_source,
+            include_pediatric: args.include_pediatric,
+        },
         manifest: args.model,
         bootstrap: Bootstrap {
             resamples: args.bootstrap,
@@ -480,7 +582,11 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     set(&mut options.name, args.name);
     set(&mut options.device, args.device);
     set(&mut options.architecture, args.architecture);
+    set(&mut options.normal_specificity, args.normal_specificity);
+    options.selection =
+        chestnode::dataset::Selection::training(args.exclude_source, args.include_pediatric);
     options.resume = args.resume;
+    options.init = args.init;
     anyhow::ensure!(
         (0.0..1.0).contains(&options.validation_fraction),
         "--validation-fraction must be in [0, 1)"

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::dataset::{Provenance, Selection};
 use crate::findings::Category;
 use crate::synth::labels::RunLengthMask;
 
@@ -27,6 +28,9 @@ pub struct CaseLabel {
     pub categories: BTreeMap<String, bool>,
     #[serde(default)]
     pub findings: Vec<LesionLabel>,
+    /// Source, split and patient, where the label file gives them.
+    #[serde(flatten)]
+    pub provenance: Provenance,
 }
 
 /// One annotated finding.
@@ -61,6 +65,20 @@ impl CaseLabel {
         }
     }
 
+    /// What the label says about `category`: `None` when it lists
+    /// categories but is silent on this one (a COVID collection says
+    /// nothing about nodules), so the case counts in neither class.
+    pub fn truth(&self, category: Category) -> Option<bool> {
+        if self.categories.is_empty() || self.categories.contains_key(category.key()) {
+            return Some(self.has(category));
+        }
+        match category {
+            Category::Normal => self.categories.get("any-abnormality").map(|a| !a),
+            Category::AnyAbnormality => self.categories.get("normal").map(|n| !n),
+            _ => None,
+        }
+    }
+
     /// The findings of `category` that have a location (a box).
     pub fn lesions(&self, category: Category) -> Vec<&LesionLabel> {
         self.findings
@@ -84,6 +102,18 @@ pub struct Case {
 struct DatasetFile {
     #[serde(default)]
     labels: Vec<String>,
+}
+
+/// The cases of the dataset in `dir` that `selection` admits, in order.
+pub fn read_selected(dir: &Path, selection: &Selection) -> anyhow::Result<Vec<Case>> {
+    let cases: Vec<Case> = read_cases(dir)?
+        .into_iter()
+        .filter(|c| selection.admits(&c.label.provenance))
+        .collect();
+    if cases.is_empty() {
+        bail!("no case of {} is selected", dir.display());
+    }
+    Ok(cases)
 }
 
 /// Every case of the dataset in `dir`, in order.
@@ -161,6 +191,22 @@ mod tests {
             label.lesions(Category::Consolidation).is_empty(),
             "no box: image-level only"
         );
+    }
+
+    #[test]
+    fn a_silent_category_is_unknown_not_negative() {
+        let covid: CaseLabel = serde_json::from_str(
+            r#"{"image": "a.dcm", "source": "hannover", "split": "test",
+                "categories": {"consolidation": true, "any-abnormality": true}}"#,
+        )
+        .unwrap();
+        assert_eq!(covid.truth(Category::Consolidation), Some(true));
+        assert_eq!(covid.truth(Category::NoduleMass), None);
+        assert_eq!(covid.truth(Category::Normal), Some(false));
+        assert!(covid.provenance.is_real());
+        let synthetic: CaseLabel = serde_json::from_str(r#"{"image": "b.dcm"}"#).unwrap();
+        assert_eq!(synthetic.truth(Category::NoduleMass), Some(false));
+        assert_eq!(synthetic.provenance.source, "synthetic");
     }
 
     #[test]

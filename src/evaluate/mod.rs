@@ -21,6 +21,7 @@
 //! - `plots`: ROC and FROC PNGs
 
 pub mod dataset;
+pub mod groups;
 pub mod hits;
 pub mod metrics;
 pub mod plots;
@@ -33,9 +34,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::analysis::{Outcome, analyse_path};
+use crate::dataset::Selection;
 use crate::findings::{Category, categorise};
 use crate::model::Model;
-use dataset::{Case, read_cases};
+use dataset::{Case, read_selected};
 use hits::{HIT_IOU, PredictedRegion, match_marks};
 use metrics::{Bootstrap, Confusion, FrocImage, froc_curve, froc_point_at};
 use report::{
@@ -49,6 +51,8 @@ use subgroups::{LesionOutcome, RateThreshold, subgroup_results};
 pub struct Options {
     /// The dataset directory.
     pub data: PathBuf,
+    /// Which of its cases (e.g. only a corpus's test split).
+    pub selection: Selection,
     /// The manifest the model came from, for the report (`None`: built-in).
     pub manifest: Option<PathBuf>,
     pub bootstrap: Bootstrap,
@@ -72,7 +76,7 @@ pub fn evaluate(
     options: &Options,
     progress: &dyn Fn(usize, usize),
 ) -> anyhow::Result<EvaluationReport> {
-    let cases = read_cases(&options.data)?;
+    let cases = read_selected(&options.data, &options.selection)?;
     let manifest_labels = model.manifest.labels.clone();
     for label in &mut model.manifest.labels {
         if !label.threshold.is_nan() {
@@ -138,6 +142,24 @@ pub fn evaluate(
         .map(|&category| froc_result(category, &scored))
         .collect();
     let nodule_subgroups = nodule_subgroups(&scored, &froc);
+    let outcomes: Vec<groups::CaseOutcome> = scored
+        .iter()
+        .map(|s| groups::CaseOutcome {
+            group: s.case.label.provenance.group(),
+            real: s.case.label.provenance.is_real(),
+            categories: Category::ALL
+                .iter()
+                .map(|&c| {
+                    let truth = s.case.label.truth(c);
+                    let score = s.scores.get(&c).copied().unwrap_or(0.0);
+                    let called = s.calls.get(&c).copied().unwrap_or(false);
+                    (c, (truth, score, called))
+                })
+                .collect(),
+        })
+        .collect();
+    let groups = groups::group_results(&outcomes, &options.bootstrap);
+    let calibration = groups::calibration(&outcomes);
 
     Ok(EvaluationReport {
         schema: REPORT_SCHEMA.into(),
@@ -161,6 +183,8 @@ pub fn evaluate(
              when unmasked), or the boxes overlap with IoU >= {HIT_IOU}; one region per \
              lesion, further ones are duplicates (neither hits nor false positives)"
         ),
+        groups,
+        calibration,
         categories,
         froc,
         nodule_subgroups,
@@ -173,11 +197,20 @@ fn category_result(
     manifest_labels: &[crate::model::manifest::Label],
     options: &Options,
 ) -> CategoryResult {
-    let truth: Vec<bool> = scored.iter().map(|s| s.case.label.has(category)).collect();
-    let positives = truth.iter().filter(|&&t| t).count();
     let assessed = scored
         .first()
         .is_some_and(|s| s.assessed.get(&category).copied().unwrap_or(false));
+    // Only cases whose label says something about the category count.
+    let known: Vec<&Scored> = scored
+        .iter()
+        .filter(|s| s.case.label.truth(category).is_some())
+        .collect();
+    let scored = &known[..];
+    let truth: Vec<bool> = scored
+        .iter()
+        .map(|s| s.case.label.truth(category) == Some(true))
+        .collect();
+    let positives = truth.iter().filter(|&&t| t).count();
     let scores: Vec<f64> = scored
         .iter()
         .map(|s| s.scores.get(&category).copied().unwrap_or(0.0))
@@ -313,7 +346,13 @@ pub fn write_outputs(report: &EvaluationReport, out: &Path) -> anyhow::Result<Ve
     plots::plot_roc(report, &roc)?;
     let froc = out.join("froc.png");
     plots::plot_froc(report, &froc)?;
-    Ok(vec![json, markdown, roc, froc])
+    let mut written = vec![json, markdown, roc, froc];
+    if !report.calibration.is_empty() {
+        let reliability = out.join("reliability.png");
+        plots::plot_reliability(report, &reliability)?;
+        written.push(reliability);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -366,6 +405,7 @@ mod tests {
         ];
         let options = Options {
             data: PathBuf::from("."),
+            selection: Selection::default(),
             manifest: None,
             bootstrap: Bootstrap {
                 resamples: 50,

@@ -193,3 +193,66 @@ pub fn plot_froc(report: &EvaluationReport, path: &Path) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("{e}"))
     })
 }
+
+/// `reliability.png`: observed frequency against mean predicted
+/// probability per bin, on real radiographs, one line per category; a
+/// calibrated model lies on the diagonal.
+pub fn plot_reliability(report: &EvaluationReport, path: &Path) -> anyhow::Result<()> {
+    render_png(path, |root| {
+        let caption = format!(
+            "Reliability on real radiographs: {} {}",
+            report.model.name, report.model.version
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("mean predicted probability")
+            .y_desc("observed frequency")
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                GREY.stroke_width(1),
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        for (i, category) in report.calibration.iter().enumerate() {
+            let style = colour(i).stroke_width(2);
+            let points: Vec<(f64, f64)> = category
+                .bins
+                .iter()
+                .filter_map(|b| Some((b.mean_predicted?, b.observed?)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| anyhow!("{e}"))?
+                .label(format!(
+                    "{} (ECE {:.3}, n={})",
+                    category.title, category.expected_calibration_error, category.cases
+                ))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 4, colour(i).filled())),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))
+    })
+}

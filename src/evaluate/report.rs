@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::groups::{CalibrationResult, GroupResult};
 use super::metrics::{Bootstrap, Confusion, FrocPoint, RocPoint};
 use super::subgroups::SubgroupResult;
 
@@ -24,6 +25,12 @@ pub struct EvaluationReport {
     pub bootstrap: Bootstrap,
     /// When a predicted region counts as finding a lesion.
     pub hit_criterion: String,
+    /// Per source, real radiographs first (all of them pooled, then each).
+    #[serde(default)]
+    pub groups: Vec<GroupResult>,
+    /// Reliability on real radiographs.
+    #[serde(default)]
+    pub calibration: Vec<CalibrationResult>,
     /// One per chestnode category, in report order.
     pub categories: Vec<CategoryResult>,
     /// One per localised category the model assesses.
@@ -161,6 +168,7 @@ impl EvaluationReport {
             self.bootstrap.seed,
             self.hit_criterion,
         );
+        self.render_groups(&mut out);
         self.render_categories(&mut out);
         self.render_froc(&mut out);
         self.render_subgroups(&mut out);
@@ -173,8 +181,87 @@ impl EvaluationReport {
                 out += "\n";
             }
         }
-        out += "Plots: `roc.png`, `froc.png`.\n";
+        out += if self.calibration.is_empty() {
+            "Plots: `roc.png`, `froc.png`.\n"
+        } else {
+            "Plots: `roc.png`, `froc.png`, `reliability.png` (real radiographs).\n"
+        };
         out
+    }
+
+    /// Real radiographs first: per source, normals flagged, calibration.
+    fn render_groups(&self, out: &mut String) {
+        if self.groups.is_empty() {
+            return;
+        }
+        out.push_str("## By source (real radiographs first)\n\n");
+        out.push_str(
+            "AUC with its interval where the source has both classes; \
+             `flagged` is the share of normal radiographs called abnormal at the manifest threshold.\n\n",
+        );
+        out.push_str("| source | real | cases | normals flagged |");
+        let keys: Vec<&str> = self.groups[0]
+            .categories
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect();
+        for key in &keys {
+            let _ = write!(out, " {key} AUC |");
+        }
+        out.push_str("\n|---|---|---:|---:|");
+        for _ in &keys {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for g in &self.groups {
+            let flagged = if g.normals > 0 {
+                format!(
+                    "{}/{} ({:.0}%)",
+                    g.normals_flagged,
+                    g.normals,
+                    100.0 * g.normals_flagged as f64 / g.normals as f64
+                )
+            } else {
+                "–".into()
+            };
+            let _ = write!(
+                out,
+                "| {} | {} | {} | {} |",
+                g.group,
+                if g.real { "yes" } else { "no" },
+                g.cases,
+                flagged
+            );
+            for c in &g.categories {
+                let cell = match c.auc {
+                    Some(_) => format!(
+                        "{} ({}+/{}−)",
+                        number_with_interval(c.auc, c.auc_interval),
+                        c.positives,
+                        c.negatives
+                    ),
+                    None if c.positives + c.negatives > 0 => {
+                        format!("– ({}+/{}−)", c.positives, c.negatives)
+                    }
+                    None => "–".into(),
+                };
+                let _ = write!(out, " {cell} |");
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+        if !self.calibration.is_empty() {
+            out.push_str("### Calibration on real radiographs\n\n");
+            out.push_str("| category | cases | expected calibration error |\n|---|---:|---:|\n");
+            for c in &self.calibration {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3} |",
+                    c.title, c.cases, c.expected_calibration_error
+                );
+            }
+            out.push('\n');
+        }
     }
 
     fn render_categories(&self, out: &mut String) {

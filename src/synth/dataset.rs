@@ -12,6 +12,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::insert::Background;
 use super::{SynthConfig, generate, insert};
 
 pub const DATASET_SCHEMA: &str = "chestnode-dataset/1";
@@ -34,40 +35,109 @@ pub struct DatasetManifest {
 
 /// Where real radiographs come from and how many cases use them.
 pub struct Insertion {
-    pub pngs: Vec<PathBuf>,
+    pub backgrounds: Vec<Background>,
     pub fraction: f32,
 }
 
+/// The parts of an imported corpus's label file that choose backgrounds.
+#[derive(Deserialize)]
+struct CorpusLabel {
+    image: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    split: Option<String>,
+    #[serde(default)]
+    patient: Option<String>,
+    #[serde(default)]
+    pediatric: Option<String>,
+    #[serde(default)]
+    categories: std::collections::BTreeMap<String, bool>,
+}
+
 impl Insertion {
-    /// The PNG files given, and every PNG directly in each directory given,
-    /// sorted and without repeats. Naming files lets a run keep some real
-    /// radiographs for training and others held out for evaluation.
-    pub fn from_paths(paths: &[PathBuf], fraction: f32) -> anyhow::Result<Insertion> {
-        let is_png = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
-        let mut pngs = Vec::new();
+    /// The PNG or JPEG files given, every such file directly in each
+    /// directory given, and the adult normals of each corpus directory
+    /// given (one written by `chestnode corpus`), sorted and without
+    /// repeats. With `split`, only a corpus's normals of that split are
+    /// taken, so lesions for training are drawn only into training
+    /// patients and those for testing only into test patients. Naming
+    /// files lets a run keep some real radiographs for training and others
+    /// held out for evaluation.
+    pub fn from_paths(
+        paths: &[PathBuf],
+        fraction: f32,
+        split: Option<&str>,
+    ) -> anyhow::Result<Insertion> {
+        let is_image = |p: &Path| {
+            p.extension().is_some_and(|e| {
+                ["png", "jpg", "jpeg"]
+                    .iter()
+                    .any(|known| e.eq_ignore_ascii_case(known))
+            })
+        };
+        let mut backgrounds = Vec::new();
         for path in paths {
-            if path.is_dir() {
+            if path.join("dataset.json").is_file() {
+                backgrounds.extend(corpus_normals(path, split)?);
+            } else if path.is_dir() {
                 let entries = std::fs::read_dir(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                pngs.extend(
+                backgrounds.extend(
                     entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| is_png(p)),
+                        .filter(|p| is_image(p))
+                        .map(|p| Background::file(&p)),
                 );
             } else {
                 anyhow::ensure!(
-                    is_png(path) && path.is_file(),
-                    "{} is neither a PNG file nor a directory",
+                    is_image(path) && path.is_file(),
+                    "{} is neither a PNG or JPEG file nor a directory",
                     path.display()
                 );
-                pngs.push(path.clone());
+                backgrounds.push(Background::file(path));
             }
         }
-        pngs.sort();
-        pngs.dedup();
-        anyhow::ensure!(!pngs.is_empty(), "no PNG files in the --insert-into paths");
-        Ok(Insertion { pngs, fraction })
+        backgrounds.sort();
+        backgrounds.dedup();
+        anyhow::ensure!(
+            !backgrounds.is_empty(),
+            "no background images in the --insert-into paths"
+        );
+        Ok(Insertion {
+            backgrounds,
+            fraction,
+        })
     }
+}
+
+/// The adult normal radiographs of an imported corpus (of one split).
+fn corpus_normals(dir: &Path, split: Option<&str>) -> anyhow::Result<Vec<Background>> {
+    let labels = dir.join("labels");
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(&labels).with_context(|| format!("reading {}", labels.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let label: CorpusLabel =
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        let normal = label.categories.get("normal") == Some(&true);
+        let adult = label.pediatric.as_deref() != Some("yes");
+        let in_split = split.is_none_or(|s| label.split.as_deref() == Some(s));
+        if normal && adult && in_split {
+            out.push(Background {
+                path: dir.join(&label.image),
+                source: label.source,
+                split: label.split,
+                patient: label.patient,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Extras beside the dataset itself.
@@ -98,8 +168,8 @@ pub fn write_dataset(
         .map(|index| -> anyhow::Result<String> {
             let case = match insertion {
                 Some(ins) if insert::chooses_real(seed, index, ins.fraction) => {
-                    let png = &ins.pngs[(index as usize) % ins.pngs.len()];
-                    insert::insert_case(config, seed, index, png)?
+                    let background = &ins.backgrounds[(index as usize) % ins.backgrounds.len()];
+                    insert::insert_case(config, seed, index, background)?
                 }
                 _ => generate(config, seed, index),
             };
@@ -123,12 +193,7 @@ pub fn write_dataset(
         count,
         config: config.clone(),
         backgrounds: insertion
-            .map(|i| {
-                i.pngs
-                    .iter()
-                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect()
-            })
+            .map(|i| i.backgrounds.iter().map(Background::name).collect())
             .unwrap_or_default(),
         insert_fraction: insertion.map_or(0.0, |i| i.fraction),
         labels,
@@ -145,7 +210,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insertion_takes_png_files_and_directories_without_repeats() {
+    fn insertion_takes_image_files_and_directories_without_repeats() {
         let dir = tempfile::tempdir().unwrap();
         let backgrounds = dir.path().join("backgrounds");
         std::fs::create_dir(&backgrounds).unwrap();
@@ -161,13 +226,18 @@ mod tests {
                 backgrounds.join("b.png"),
             ],
             0.5,
+            None,
         )
         .unwrap();
         assert_eq!(
-            insertion.pngs,
+            insertion
+                .backgrounds
+                .iter()
+                .map(|b| b.path.clone())
+                .collect::<Vec<_>>(),
             vec![backgrounds.join("a.PNG"), backgrounds.join("b.png"), single]
         );
-        assert!(Insertion::from_paths(&[backgrounds.join("notes.txt")], 0.5).is_err());
-        assert!(Insertion::from_paths(&[], 0.5).is_err());
+        assert!(Insertion::from_paths(&[backgrounds.join("notes.txt")], 0.5, None).is_err());
+        assert!(Insertion::from_paths(&[], 0.5, None).is_err());
     }
 }

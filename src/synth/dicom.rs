@@ -37,7 +37,8 @@ impl Photometric {
 pub struct DxImage<'a> {
     pub seed: u64,
     pub index: u64,
-    pub size: usize,
+    pub rows: usize,
+    pub columns: usize,
     pub spacing_mm: f32,
     /// Stored values, MONOCHROME2 sense (bright = attenuating); inverted
     /// here for MONOCHROME1.
@@ -47,6 +48,10 @@ pub struct DxImage<'a> {
     pub window: (f32, f32),
     /// Series Description, e.g. "SYNTHETIC CHEST PA".
     pub description: &'a str,
+    /// Patient ID and study description of an image that is not
+    /// synthetic (a public radiograph imported by `chestnode corpus`);
+    /// `None` for `SYN-seed-index` and "SYNTHETIC CHEST RADIOGRAPH".
+    pub identity: Option<(&'a str, &'a str)>,
 }
 
 /// A `2.25.` UID from a hash of `parts`.
@@ -120,12 +125,11 @@ impl DxImage<'_> {
         s(&mut o, tags::MODALITY, VR::CS, "DX");
         s(&mut o, tags::MANUFACTURER, VR::LO, "chestnode synth");
         s(&mut o, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "");
-        s(
-            &mut o,
-            tags::STUDY_DESCRIPTION,
-            VR::LO,
-            "SYNTHETIC CHEST RADIOGRAPH",
-        );
+        let (patient_id, study_description) = match self.identity {
+            Some((id, description)) => (id.to_string(), description),
+            None => (format!("SYN-{seed}-{index}"), "SYNTHETIC CHEST RADIOGRAPH"),
+        };
+        s(&mut o, tags::STUDY_DESCRIPTION, VR::LO, study_description);
         s(&mut o, tags::SERIES_DESCRIPTION, VR::LO, self.description);
         s(
             &mut o,
@@ -143,14 +147,12 @@ impl DxImage<'_> {
             &mut o,
             tags::PATIENT_NAME,
             VR::PN,
-            &format!("SYNTHETIC^CASE{index}"),
+            &match self.identity {
+                Some(_) => "PUBLIC^RADIOGRAPH".to_string(),
+                None => format!("SYNTHETIC^CASE{index}"),
+            },
         );
-        s(
-            &mut o,
-            tags::PATIENT_ID,
-            VR::LO,
-            &format!("SYN-{seed}-{index}"),
-        );
+        s(&mut o, tags::PATIENT_ID, VR::LO, &patient_id);
         s(&mut o, tags::PATIENT_BIRTH_DATE, VR::DA, "");
         s(&mut o, tags::PATIENT_SEX, VR::CS, "O");
         s(&mut o, tags::BODY_PART_EXAMINED, VR::CS, "CHEST");
@@ -223,8 +225,8 @@ impl DxImage<'_> {
         ));
         for (tag, value) in [
             (tags::SAMPLES_PER_PIXEL, 1u16),
-            (tags::ROWS, self.size as u16),
-            (tags::COLUMNS, self.size as u16),
+            (tags::ROWS, self.rows as u16),
+            (tags::COLUMNS, self.columns as u16),
             (tags::BITS_ALLOCATED, 16),
             (tags::BITS_STORED, 12),
             (tags::HIGH_BIT, 11),

@@ -1,5 +1,6 @@
 //! Inserting synthetic findings into real radiographs (8- or 16-bit
-//! greyscale PNG, e.g. the healthy images in `shared/data/cxr`), so models
+//! greyscale PNG or JPEG, e.g. the healthy images in `shared/data/cxr`, or
+//! the DICOM normals of a corpus imported by `chestnode corpus`), so models
 //! can also be trained and checked on real anatomy.
 //!
 //! A PNG carries no anatomy, so the lungs are estimated: after smoothing,
@@ -36,17 +37,75 @@ pub fn chooses_real(seed: u64, index: u64, fraction: f32) -> bool {
     Rng::derive(seed, &[index, 0x1_45E7]).chance(fraction)
 }
 
-/// Greyscale values 0..1 of a PNG, resized to `size`².
+/// A real radiograph findings are drawn into, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Background {
+    /// A PNG or JPEG file, or a DICOM file of an imported corpus.
+    pub path: std::path::PathBuf,
+    /// Its own corpus's source, split and patient, when it has them: the
+    /// inserted case inherits them, so it stays on its patient's side of
+    /// every split.
+    pub source: Option<String>,
+    pub split: Option<String>,
+    pub patient: Option<String>,
+}
+
+impl Background {
+    /// A plain image file without provenance.
+    pub fn file(path: &Path) -> Background {
+        Background {
+            path: path.to_path_buf(),
+            source: None,
+            split: None,
+            patient: None,
+        }
+    }
+
+    /// The file name, for labels and `dataset.json`.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Greyscale values 0..1 of a PNG or JPEG, centre-cropped to a square (as
+/// the model's input is) and resized to `size`².
 pub fn load_png(png: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
     let image = image::open(png).with_context(|| format!("reading {}", png.display()))?;
     let grey = image.to_luma16();
+    let (w, h) = grey.dimensions();
+    let side = w.min(h);
+    let square = image::imageops::crop_imm(&grey, (w - side) / 2, (h - side) / 2, side, side);
     let resized = image::imageops::resize(
-        &grey,
+        &*square,
         size as u32,
         size as u32,
         image::imageops::FilterType::Triangle,
     );
     Ok(resized.pixels().map(|p| p.0[0] as f32 / 65535.0).collect())
+}
+
+/// Greyscale values 0..1 of a background, `size`²: DICOM through the
+/// node's own pipeline (as the model would see it), images directly.
+pub fn load_background(path: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
+    let is_dicom = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
+    if !is_dicom {
+        return load_png(path, size);
+    }
+    let object =
+        dicom_object::open_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let radiograph = crate::imaging::load_radiograph(&object)
+        .with_context(|| format!("decoding {}", path.display()))?;
+    let (grey, _) = crate::imaging::model_input(
+        &radiograph,
+        size as u32,
+        crate::imaging::Normalisation::UNIT,
+    )?;
+    Ok(grey)
 }
 
 /// Connected components (4-neighbour) of `mask`, as lists of pixel indices.
@@ -134,12 +193,16 @@ pub fn insert_case(
     config: &SynthConfig,
     seed: u64,
     index: u64,
-    png: &Path,
+    background: &Background,
 ) -> anyhow::Result<SyntheticCase> {
     let size = config.size;
-    let values = load_png(png, size)?;
+    let values = load_background(&background.path, size)?;
     let lung = estimate_lungs(&values, size);
-    anyhow::ensure!(lung.area() > 0, "no lung fields found in {}", png.display());
+    anyhow::ensure!(
+        lung.area() > 0,
+        "no lung fields found in {}",
+        background.path.display()
+    );
     let mut thickness: Vec<f32> = lung
         .bits
         .iter()
@@ -210,10 +273,6 @@ pub fn insert_case(
     } else {
         Photometric::Monochrome2
     };
-    let name = png
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     Ok(SyntheticCase {
         seed,
         index,
@@ -225,7 +284,7 @@ pub fn insert_case(
         findings: drawn,
         lung,
         structures: Vec::new(),
-        background: Some(name),
+        background: Some(background.clone()),
     })
 }
 

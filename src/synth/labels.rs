@@ -81,6 +81,14 @@ pub struct ImageLabel {
     /// The real radiograph's file name, for `inserted` images.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub background: Option<String>,
+    /// The background's own corpus source, split and patient (an image
+    /// imported by `chestnode corpus`), which the inserted case inherits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
     pub seed: u64,
     pub index: u64,
     pub rows: u32,

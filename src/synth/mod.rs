@@ -95,7 +95,7 @@ pub struct SyntheticCase {
     /// The anatomy masks the tags were computed from.
     pub structures: Vec<(Structure, Mask)>,
     /// The real radiograph findings were inserted into, if any.
-    pub background: Option<String>,
+    pub background: Option<insert::Background>,
 }
 
 /// Generates case `index` of the dataset with `seed`.
@@ -231,7 +231,10 @@ impl SyntheticCase {
             } else {
                 "synthetic".into()
             },
-            background: self.background.clone(),
+            background: self.background.as_ref().map(insert::Background::name),
+            background_source: self.background.as_ref().and_then(|b| b.source.clone()),
+            split: self.background.as_ref().and_then(|b| b.split.clone()),
+            patient: self.background.as_ref().and_then(|b| b.patient.clone()),
             seed: self.seed,
             index: self.index,
             rows: self.size as u32,
@@ -284,7 +287,8 @@ impl SyntheticCase {
         DxImage {
             seed: self.seed,
             index: self.index,
-            size: self.size,
+            rows: self.size,
+            columns: self.size,
             spacing_mm: self.spacing_mm,
             pixels: &self.pixels,
             photometric: self.photometric,
@@ -294,6 +298,7 @@ impl SyntheticCase {
             } else {
                 "SYNTHETIC CHEST PA"
             },
+            identity: None,
         }
     }
 }

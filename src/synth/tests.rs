@@ -318,7 +318,7 @@ fn findings_are_inserted_into_a_real_radiograph_inside_its_lungs() {
     let lungs = insert::estimate_lungs(&original, 256);
     assert!(lungs.area() > 256 * 256 / 20, "lungs {}", lungs.area());
     for index in 0..3 {
-        let case = insert::insert_case(&config, 8, index, &png).unwrap();
+        let case = insert::insert_case(&config, 8, index, &insert::Background::file(&png)).unwrap();
         let label = case.label("images/x.dcm");
         assert_eq!(label.source, "inserted");
         assert!(!label.anatomy_known);

@@ -6,7 +6,10 @@
 //! mirrored anatomy is learning films that do not exist. What varies
 //! between real films is patient position and size (shift, scale, a few
 //! degrees of rotation), exposure and processing (brightness, contrast,
-//! gamma) and quantum noise, so that is what varies here. The geometric
+//! gamma, and the detector's processing: a sigmoid tone curve, sharpening
+//! or softening) and quantum noise, so that is what varies here. Zooms up
+//! to 1.18 cut off the costophrenic angles and apices as tight collimation
+//! and portable AP films do. The geometric
 //! transform is one map of normalised coordinates, applied to the image
 //! and to every mask so they stay aligned.
 
@@ -29,6 +32,10 @@ pub struct AugmentationRanges {
     pub gamma: (f32, f32),
     /// Largest standard deviation of added Gaussian noise (grey units).
     pub noise: f32,
+    /// Largest strength of the sigmoid tone curve (0: linear).
+    pub tone_curve: f32,
+    /// Largest blur (negative) or unsharp-mask (positive) amount.
+    pub sharpness: f32,
 }
 
 impl Default for AugmentationRanges {
@@ -41,6 +48,26 @@ impl Default for AugmentationRanges {
             contrast: (0.85, 1.15),
             gamma: (0.85, 1.18),
             noise: 0.015,
+            tone_curve: 0.6,
+            sharpness: 0.8,
+        }
+    }
+}
+
+impl AugmentationRanges {
+    /// For real radiographs from many sites: wider zooms (crops that cut
+    /// the costophrenic angles), shifts and processing.
+    pub fn real_world() -> AugmentationRanges {
+        AugmentationRanges {
+            scale: (0.9, 1.18),
+            shift: 0.06,
+            rotation_degrees: 6.0,
+            brightness: 0.07,
+            contrast: (0.8, 1.2),
+            gamma: (0.8, 1.25),
+            noise: 0.02,
+            tone_curve: 0.8,
+            sharpness: 1.0,
         }
     }
 }
@@ -56,6 +83,8 @@ pub struct Augmentation {
     contrast: f32,
     gamma: f32,
     noise: f32,
+    tone_curve: f32,
+    sharpness: f32,
 }
 
 impl Augmentation {
@@ -68,6 +97,8 @@ impl Augmentation {
         contrast: 1.0,
         gamma: 1.0,
         noise: 0.0,
+        tone_curve: 0.0,
+        sharpness: 0.0,
     };
 
     pub fn draw(ranges: &AugmentationRanges, rng: &mut Rng) -> Augmentation {
@@ -82,6 +113,25 @@ impl Augmentation {
             contrast: uniform(rng, ranges.contrast),
             gamma: uniform(rng, ranges.gamma),
             noise: ranges.noise * rng.f32(),
+            tone_curve: ranges.tone_curve * rng.f32(),
+            sharpness: symmetric(rng, ranges.sharpness),
+        }
+    }
+
+    /// Softens (negative sharpness: mixes in a 3×3 blur) or sharpens
+    /// (unsharp mask) a square raster, as detector processing differs.
+    pub fn filter(&self, grey: &mut [f32], side: usize) {
+        if self.sharpness.abs() < 0.05 {
+            return;
+        }
+        let blurred = box_blur3(grey, side);
+        for (value, soft) in grey.iter_mut().zip(&blurred) {
+            let mixed = if self.sharpness < 0.0 {
+                *value + (-self.sharpness) * (soft - *value)
+            } else {
+                *value + self.sharpness * (*value - soft)
+            };
+            *value = mixed.clamp(0.0, 1.0);
         }
     }
 
@@ -114,6 +164,13 @@ impl Augmentation {
         for value in grey.iter_mut() {
             let shaped = ((*value - 0.5) * self.contrast + 0.5 + self.brightness).clamp(0.0, 1.0);
             let mut g = shaped.powf(self.gamma);
+            if self.tone_curve > 0.0 {
+                // A film-like S curve, normalised to map 0 → 0 and 1 → 1.
+                let k = 8.0;
+                let s = |x: f32| 1.0 / (1.0 + (-k * (x - 0.5)).exp());
+                let curve = (s(g) - s(0.0)) / (s(1.0) - s(0.0));
+                g += self.tone_curve * (curve - g);
+            }
             if self.noise > 0.0 {
                 g += self.noise * gaussian(rng);
             }
@@ -132,6 +189,24 @@ fn bilinear(raster: &[f32], side: usize, x: f32, y: f32) -> f32 {
     let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
     let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
     top * (1.0 - fy) + bottom * fy
+}
+
+/// A 3×3 mean of a square raster (edges use the pixels that exist).
+fn box_blur3(raster: &[f32], side: usize) -> Vec<f32> {
+    let mut out = vec![0f32; raster.len()];
+    for row in 0..side {
+        for column in 0..side {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for r in row.saturating_sub(1)..(row + 2).min(side) {
+                for c in column.saturating_sub(1)..(column + 2).min(side) {
+                    sum += raster[r * side + c];
+                    n += 1.0;
+                }
+            }
+            out[row * side + column] = sum / n;
+        }
+    }
+    out
 }
 
 /// Averages `factor × factor` blocks of a square raster.
@@ -200,6 +275,30 @@ mod tests {
             // A mirror would need cos < 0 or a negative scale.
             assert!(a.rotation.0 > 0.99 && a.scale > 0.0);
         }
+    }
+
+    #[test]
+    fn processing_keeps_the_range_and_filters_change_edges() {
+        let side = 8;
+        let mut edge: Vec<f32> = (0..side * side)
+            .map(|i| if i % side < 4 { 0.2 } else { 0.8 })
+            .collect();
+        let soft = Augmentation {
+            sharpness: -1.0,
+            ..Augmentation::IDENTITY
+        };
+        let mut blurred = edge.clone();
+        soft.filter(&mut blurred, side);
+        assert!(blurred[3] > 0.2 && blurred[4] < 0.8, "the edge softens");
+        let sharp = Augmentation {
+            sharpness: 1.0,
+            tone_curve: 1.0,
+            ..Augmentation::IDENTITY
+        };
+        sharp.filter(&mut edge, side);
+        assert!(edge[3] < 0.2 && edge[4] > 0.8, "the edge steepens");
+        sharp.expose(&mut edge, &mut Rng::with_seed(1));
+        assert!(edge.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn assemble(
             .collect();
         let mut grey = augmentation.warp(&grey, size);
         if let Some(rng) = rng {
+            augmentation.filter(&mut grey, size);
             augmentation.expose(&mut grey, rng);
         }
         input.extend(

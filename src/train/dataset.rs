@@ -1,5 +1,7 @@
-//! A labelled dataset (docs/dataset-format.md) decoded once into memory,
-//! ready for training.
+//! Labelled datasets (docs/dataset-format.md) decoded once into memory,
+//! ready for training: one or more directories (e.g. a real corpus and
+//! lesions inserted into its training patients), the label files that
+//! [`Selection`] admits (never the test split).
 //!
 //! Every image goes through the node's own imaging pipeline —
 //! [`load_radiograph`] and [`model_input`] — so the model trains on exactly
@@ -22,6 +24,7 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde::Deserialize;
 
+use crate::dataset::{Provenance, Selection};
 use crate::imaging::{InputGeometry, Normalisation, load_radiograph, model_input};
 use crate::synth::labels::RunLengthMask;
 
@@ -53,12 +56,14 @@ pub struct Sample {
     pub targets: Vec<Option<bool>>,
     /// Per model label.
     pub masks: Vec<MaskTarget>,
+    /// Source, split and patient from the label file.
+    pub provenance: Provenance,
 }
 
 /// A dataset in memory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub dir: PathBuf,
+    pub dirs: Vec<PathBuf>,
     /// Model input side.
     pub size: usize,
     pub labels: Vec<String>,
@@ -83,6 +88,8 @@ struct LabelFile {
     categories: BTreeMap<String, bool>,
     #[serde(default)]
     findings: Vec<FindingEntry>,
+    #[serde(flatten)]
+    provenance: Provenance,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,31 +109,56 @@ struct DatasetInfo {
     count: Option<u64>,
 }
 
-/// Loads every `labels/*.json` of `dir` (sorted) with its image.
-pub fn load(dir: &Path, labels: &[String], size: usize) -> anyhow::Result<Dataset> {
+/// Loads every `labels/*.json` of each of `dirs` (sorted) that
+/// `selection` admits, with its image.
+pub fn load(
+    dirs: &[PathBuf],
+    labels: &[String],
+    size: usize,
+    selection: &Selection,
+) -> anyhow::Result<Dataset> {
     if !size.is_multiple_of(16) || size < 32 {
         bail!("the input size must be a multiple of 16 and at least 32, not {size}");
     }
-    let label_dir = dir.join("labels");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&label_dir)
-        .with_context(|| format!("reading {}", label_dir.display()))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    if files.is_empty() {
-        bail!("{} has no label files", label_dir.display());
+    let mut chosen: Vec<(&Path, PathBuf, LabelFile)> = Vec::new();
+    for dir in dirs {
+        let label_dir = dir.join("labels");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&label_dir)
+            .with_context(|| format!("reading {}", label_dir.display()))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        files.sort();
+        if files.is_empty() {
+            bail!("{} has no label files", label_dir.display());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let label: LabelFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", file.display()))?;
+            if selection.admits(&label.provenance) {
+                chosen.push((dir.as_path(), file, label));
+            }
+        }
     }
-    let samples = files
-        .par_iter()
-        .map(|file| load_sample(dir, file, labels, size))
+    if chosen.is_empty() {
+        bail!("no label file in {dirs:?} is selected for training");
+    }
+    let samples = chosen
+        .into_par_iter()
+        .map(|(dir, file, label)| load_sample(dir, &file, label, labels, size))
         .collect::<anyhow::Result<Vec<Sample>>>()?;
     Ok(Dataset {
-        dir: dir.to_path_buf(),
+        dirs: dirs.to_vec(),
         size,
         labels: labels.to_vec(),
         samples,
-        description: describe(dir),
+        description: dirs
+            .iter()
+            .map(|d| describe(d))
+            .collect::<Vec<_>>()
+            .join(" + "),
     })
 }
 
@@ -153,13 +185,10 @@ fn describe(dir: &Path) -> String {
 fn load_sample(
     dir: &Path,
     label_path: &Path,
+    label: LabelFile,
     labels: &[String],
     size: usize,
 ) -> anyhow::Result<Sample> {
-    let text = std::fs::read_to_string(label_path)
-        .with_context(|| format!("reading {}", label_path.display()))?;
-    let label: LabelFile =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", label_path.display()))?;
     let image_path = dir.join(&label.image);
     let object = dicom_object::open_file(&image_path)
         .with_context(|| format!("reading {}", image_path.display()))?;
@@ -198,16 +227,13 @@ fn load_sample(
         targets.push(target);
         masks.push(mask);
     }
-    let name = label_path
-        .strip_prefix(dir)
-        .unwrap_or(label_path)
-        .display()
-        .to_string();
+    let name = label_path.display().to_string();
     Ok(Sample {
         name,
         grey,
         targets,
         masks,
+        provenance: label.provenance,
     })
 }
 

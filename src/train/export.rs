@@ -76,18 +76,18 @@ pub fn write_model(out: &Path, weights: &Path, card: &ModelCard) -> anyhow::Resu
 
 fn performance_text(card: &ModelCard) -> String {
     let mut text = format!(
-        "Thresholds: operating point sensitivity >= {:.2} on the validation split \
-         ({} images; highest threshold reaching it). Validation results (not a held-out test; \
-         see chestnode evaluate):",
-        card.min_sensitivity, card.validation_images
+        "Thresholds chosen on the validation split ({} images; default rule sensitivity >= {:.2}, \
+         each label's rule below). Validation results (not a held-out test; see chestnode evaluate):",
+        card.validation_images, card.min_sensitivity
     );
     for (name, chosen) in card.labels.iter().zip(card.thresholds) {
         let metric = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         if chosen.from_validation {
             let _ = write!(
                 text,
-                " {name}: threshold {:.4}, AUC {}, sensitivity {}, specificity {} ({} pos / {} neg);",
+                " {name}: threshold {:.4} ({}), AUC {}, sensitivity {}, specificity {} ({} pos / {} neg);",
                 chosen.threshold,
+                chosen.rule,
                 metric(chosen.auc),
                 metric(chosen.sensitivity),
                 metric(chosen.specificity),

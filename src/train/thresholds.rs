@@ -23,6 +23,9 @@ pub struct ChosenThreshold {
     pub sensitivity: Option<f64>,
     pub specificity: Option<f64>,
     pub auc: Option<f64>,
+    /// How it was chosen, in words, for the manifest.
+    #[serde(default)]
+    pub rule: String,
 }
 
 /// The threshold used when the validation split cannot place one.
@@ -54,6 +57,7 @@ pub fn choose_for_sensitivity(
             sensitivity: None,
             specificity: None,
             auc: None,
+            rule: "no positives or no negatives in validation: default".into(),
         };
     }
     positive_scores.sort_by(|a, b| b.total_cmp(a));
@@ -68,6 +72,59 @@ pub fn choose_for_sensitivity(
         sensitivity: Some(sensitivity),
         specificity: Some(specificity),
         auc: roc_auc(scores, truth),
+        rule: format!("sensitivity >= {min_sensitivity:.2} on validation"),
+    }
+}
+
+/// Chooses the lowest threshold that calls at most `1 - min_specificity`
+/// of the real normal radiographs (`real_normal[i]`) positive: on real
+/// images a model that flags most normals is ignored, so where real
+/// normals exist this operating point comes first, and the sensitivity it
+/// leaves is reported beside it. Falls back to
+/// [`choose_for_sensitivity`] when the split has no real normals.
+pub fn choose_for_specificity(
+    scores: &[f32],
+    truth: &[bool],
+    real_normal: &[bool],
+    min_specificity: f64,
+    fallback_sensitivity: f64,
+) -> ChosenThreshold {
+    assert_eq!(scores.len(), truth.len());
+    assert_eq!(scores.len(), real_normal.len());
+    let mut normals: Vec<f32> = scores
+        .iter()
+        .zip(real_normal)
+        .filter(|(_, n)| **n)
+        .map(|(s, _)| *s)
+        .collect();
+    if normals.is_empty() {
+        return choose_for_sensitivity(scores, truth, fallback_sensitivity);
+    }
+    normals.sort_by(|a, b| b.total_cmp(a));
+    let allowed = ((1.0 - min_specificity) * normals.len() as f64).floor() as usize;
+    let threshold = if allowed >= normals.len() {
+        0.0
+    } else {
+        normals[allowed].next_up()
+    };
+    let positives = truth.iter().filter(|&&t| t).count();
+    let negatives = truth.len() - positives;
+    let (sensitivity, specificity) = sensitivity_specificity(scores, truth, threshold);
+    let called_normals = normals.iter().filter(|&&s| s >= threshold).count();
+    ChosenThreshold {
+        threshold,
+        from_validation: true,
+        positives,
+        negatives,
+        sensitivity: (positives > 0).then_some(sensitivity),
+        specificity: (negatives > 0).then_some(specificity),
+        auc: roc_auc(scores, truth),
+        rule: format!(
+            "at most {:.0}% of the {} real normal validation radiographs called positive ({} are)",
+            (1.0 - min_specificity) * 100.0,
+            normals.len(),
+            called_normals
+        ),
     }
 }
 
@@ -158,6 +215,29 @@ mod tests {
         assert_eq!(chosen.threshold, 0.8);
         assert_eq!(chosen.specificity, Some(1.0));
         assert_eq!(roc_auc(&[0.5, 0.5], &[true, false]), Some(0.5));
+    }
+
+    #[test]
+    fn specificity_on_real_normals_sets_the_threshold() {
+        // Ten real normals scored 0.0..0.9, two synthetic negatives at 0.95
+        // (not real: they do not count), positives at 0.5 and 0.99.
+        let mut scores: Vec<f32> = (0..10).map(|i| i as f32 / 10.0).collect();
+        let mut truth = vec![false; 10];
+        let mut real = vec![true; 10];
+        scores.extend([0.95, 0.95, 0.5, 0.99]);
+        truth.extend([false, false, true, true]);
+        real.extend([false; 4]);
+        let chosen = choose_for_specificity(&scores, &truth, &real, 0.8, 0.9);
+        // 20% of 10 = 2 may be called: 0.9 and 0.8; 0.7 must not be.
+        assert!(
+            chosen.threshold > 0.7 && chosen.threshold < 0.71,
+            "{chosen:?}"
+        );
+        assert_eq!(chosen.sensitivity, Some(0.5));
+        assert!(chosen.rule.contains("(2 are)"), "{}", chosen.rule);
+        // No real normals: the sensitivity rule.
+        let fallback = choose_for_specificity(&scores, &truth, &[false; 14], 0.8, 0.9);
+        assert!(fallback.rule.starts_with("sensitivity"));
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! Labelled datasets for the lab (`synth`, `train`, `evaluate`): the rules
+//! that decide which images a model may learn from, be tuned on, or be
+//! judged on.
+//!
+//! A model only means something if the images it is judged on were never
+//! seen, tuned on or reserved elsewhere, and if no patient sits on both
+//! sides of a split. Those rules used to be implicit (a random fraction
+//! drawn inside `train`); real radiographs make them explicit, so they
+//! live here, once:
+//!
+//! - `split`: which split (train, validation, test) a patient belongs to,
+//!   drawn per source and patient from a hash, so that every image of a
+//!   patient, and every lesion later inserted into it, lands on one side;
+//! - `reserved`: the images reserved for independent evaluation
+//!   (`shared/data/reserved-for-evaluation.txt`), refused on import;
+//! - `corpus`: turns a public corpus's `labels.csv` (real radiographs with
+//!   image-level labels and some boxes) into the dataset format of
+//!   `docs/dataset-format.md`, with the split and provenance in every
+//!   label file;
+//! - `selection`: which label files of a dataset a training run or an
+//!   evaluation takes (by split, source and age group).
+
+mod corpus;
+mod reserved;
+mod selection;
+mod split;
+
+pub use corpus::{CorpusOptions, CorpusSummary, import_corpus};
+pub use reserved::Reserved;
+pub use selection::{Provenance, Selection};
+pub use split::{Split, SplitFractions, assign_split};
+
+/// `source` of a label file for a generated thorax.
+pub const SOURCE_SYNTHETIC: &str = "synthetic";
+/// `source` of a label file whose findings were drawn into a real image.
+pub const SOURCE_INSERTED: &str = "inserted";
+
+/// Whether a label file's `source` names real, unaltered radiographs.
+pub fn is_real_source(source: &str) -> bool {
+    source != SOURCE_SYNTHETIC && source != SOURCE_INSERTED && !source.is_empty()
+}
