@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # Rebuilds the embedded default model (weights/chestnet-compact-default.*)
-# from seeds, and evaluates it on both held-out sets its model card reports:
+# from the real corpus and seeds, and evaluates it on the held-out sets its
+# model card reports (docs/training.md, "Training on real radiographs"):
 #
-#   1. training data: 2,400 synthetic radiographs (seed 11, 512 px, 360 mm
-#      field), 15 % of them drawn on two real normal radiographs
-#      (nih/00000001_000.png, tbx11k/h0001.png);
-#   2. `chestnode train --preset default` (seed 1, chestnet-compact-v2): about an hour on 2 cores;
-#   3. held-out synthetic test set: 200 images, seed 29, no real backgrounds;
-#   4. held-out real test set: 60 images with findings inserted into the
-#      third real radiograph (nih/00027426_000.png), never seen in training,
-#      seed 47.
+#   1. `chestnode corpus`: ../shared/data/cxr-train (and the extra JSRT
+#      corpus, when built: scripts/corpus/build_extra_corpus.py) imported
+#      with a per-patient train/validation/test split (seed 1, 15 %/15 %);
+#      images reserved for evaluation are refused;
+#   2. lesions inserted into the adult normals of each split (train 1,800,
+#      seed 101; validation 300, seed 102; test 400, seed 103), and 600
+#      synthetic thoraxes (seed 11) for findings no real film shows;
+#   3. `chestnode train --preset real`, fine-tuned from the previous
+#      default model (0.3.0, trained on synthetic data: git show
+#      5535676:weights/chestnet-compact-default.safetensors), leaving out
+#      the COVID-CXNet publication figures and paediatric films: about an
+#      hour on 2 cores;
+#   4. evaluation on the corpus's test split (real films, adults; and
+#      paediatric films separately), on lesions inserted into test-split
+#      films, and on 200 synthetic images (seed 29).
 #
 # Usage: scripts/train_default_model.sh [WORK_DIR]   (default: target/default-model)
-# Needs ../shared/data/cxr (or $CHESTNODE_TEST_DATA/cxr). Writes only under
-# WORK_DIR; copy WORK_DIR/model/chestnet-compact-default.{safetensors,toml}
-# into weights/ to ship the result, and update the manifest's texts and
-# weights/README.md from WORK_DIR/eval-*/evaluation.md.
+# Needs ../shared/data (or $CHESTNODE_TEST_DATA); uses $CORPUS_EXTRA
+# (default /work/corpus-extra) when it exists. Writes only under WORK_DIR;
+# copy WORK_DIR/model/chestnet-compact-default.{safetensors,toml} into
+# weights/ to ship the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=${1:-target/default-model}
-cxr=${CHESTNODE_TEST_DATA:-../shared/data}/cxr
+data=${CHESTNODE_TEST_DATA:-../shared/data}
+extra=${CORPUS_EXTRA:-/work/corpus-extra}
 mkdir -p "$work"
 
 cargo build --release --locked
@@ -33,18 +42,34 @@ timed() {
     echo "($((SECONDS - started)) s: $*)" | tee -a "$work/timings.txt"
 }
 
-rm -rf "$work/train-data" "$work/test-synthetic" "$work/test-real"
-timed "$chestnode" synth --out "$work/train-data" --count 2400 --seed 11 --size 512 \
-    --insert-into "$cxr/nih/00000001_000.png" --insert-into "$cxr/tbx11k/h0001.png" \
-    --insert-fraction 0.15
-timed "$chestnode" synth --out "$work/test-synthetic" --count 200 --seed 29 --size 512
-timed "$chestnode" synth --out "$work/test-real" --count 60 --seed 47 --size 512 \
-    --insert-into "$cxr/nih/00027426_000.png" --insert-fraction 1.0
+csvs=(--csv "$data/cxr-train/labels.csv")
+if [ -f "$extra/labels.csv" ]; then csvs+=(--csv "$extra/labels.csv"); fi
+rm -rf "$work/corpus" "$work"/inserted-* "$work"/synthetic-* "$work/model"
+timed "$chestnode" corpus "${csvs[@]}" --reserved "$data/reserved-for-evaluation.txt" \
+    --out "$work/corpus"
+for spec in "train 1800 101" "validation 300 102" "test 400 103"; do
+    set -- $spec
+    timed "$chestnode" synth --out "$work/inserted-$1" --count "$2" --seed "$3" --size 512 \
+        --insert-into "$work/corpus" --insert-split "$1" --insert-fraction 1.0 \
+        --monochrome1-fraction 0.2
+done
+timed "$chestnode" synth --out "$work/synthetic-train" --count 600 --seed 11 --size 512
+timed "$chestnode" synth --out "$work/synthetic-test" --count 200 --seed 29 --size 512
 
-timed "$chestnode" train --data "$work/train-data" --out "$work/model" --preset default 2>&1 |
+init=$work/previous-default.safetensors
+git show 5535676:weights/chestnet-compact-default.safetensors > "$init"
+timed "$chestnode" train --preset real --data "$work/corpus" --data "$work/inserted-train" \
+    --data "$work/inserted-validation" --data "$work/synthetic-train" \
+    --exclude-source covidcxnet_covid --init "$init" --out "$work/model" 2>&1 |
     tee "$work/train.log"
 
 manifest=$work/model/chestnet-compact-default.toml
-timed "$chestnode" evaluate --data "$work/test-synthetic" --model "$manifest" --out "$work/eval-synthetic"
-timed "$chestnode" evaluate --data "$work/test-real" --model "$manifest" --out "$work/eval-real"
-echo "model: $manifest; evaluations: $work/eval-synthetic, $work/eval-real"
+timed "$chestnode" evaluate --data "$work/corpus" --split test --model "$manifest" \
+    --out "$work/eval-real-test"
+timed "$chestnode" evaluate --data "$work/corpus" --split test --include-pediatric \
+    --model "$manifest" --out "$work/eval-real-test-with-children"
+timed "$chestnode" evaluate --data "$work/inserted-test" --model "$manifest" \
+    --out "$work/eval-inserted-test"
+timed "$chestnode" evaluate --data "$work/synthetic-test" --model "$manifest" \
+    --out "$work/eval-synthetic"
+echo "model: $manifest; evaluations: $work/eval-*"

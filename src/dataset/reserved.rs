@@ -82,10 +82,14 @@ impl Reserved {
             return Some(format!("{file} is reserved"));
         }
         let patient = nih_patient
-            .map(str::to_string)
+            .map(|p| {
+                // `1304`, `nih:1304` and `00001304` are one patient.
+                let digits = p.trim_start_matches("nih:");
+                format!("{digits:0>8}")
+            })
             .or_else(|| nih_patient_of(&file).map(str::to_string));
         match patient {
-            Some(p) if self.patients.contains(p.trim_start_matches("nih:")) => {
+            Some(p) if self.patients.contains(&p) => {
                 Some(format!("NIH patient {p} has a reserved image"))
             }
             _ => None,
@@ -120,6 +124,9 @@ mod tests {
         // Another film of a patient with a reserved one.
         assert!(r.refuses("a/b", "images/00000100_000.png", None).is_some());
         assert!(r.refuses("a/b", "renamed.jpg", Some("00000100")).is_some());
+        // The corpus CSV writes NIH patient IDs without leading zeros.
+        assert!(r.refuses("a/b", "renamed.jpg", Some("100")).is_some());
+        assert!(r.refuses("a/b", "renamed.jpg", Some("nih:100")).is_some());
         assert!(
             r.refuses("AGCHUNG/Actualmed-COVID-chestxray-dataset", "any.png", None)
                 .is_some()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::anatomy::{Anatomy, Ellipse, MU_WATER, side_sign};
 use super::canvas::{Mask, chord};
 use super::host::{Host, Structure};
-use super::lesions::{RoundLesion, Site, Solidity, place_and_draw, size_bin};
+use super::lesions::{Margin, RoundLesion, Site, Solidity, place_and_draw, size_bin};
 use super::opacities::{self, Lobe};
 use super::rng::Rng;
 use crate::findings::Category;
@@ -169,6 +169,12 @@ pub struct FindingDetails {
     pub diameter_mm: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solidity: Option<Solidity>,
+    /// Nodules: `smooth`, `lobulated` or `spiculated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<Margin>,
+    /// Nodules: a calcified granuloma.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calcified: Option<bool>,
     /// `lobar` or `patchy` (consolidation, ground-glass); `widening` or `mass` (mediastinum).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
@@ -312,7 +318,27 @@ pub fn draw_round(
         };
         (d, solidity)
     };
-    let mut lesion = RoundLesion::sample(rng, diameter, solidity);
+    // Margins as a screening population shows them; calcified granulomas
+    // are small, solid and smooth. Masses and nodules of a given size
+    // (tests place those) keep a smooth outline and draw nothing more from
+    // the random stream, so they come out as they always have.
+    let (margin, calcified) =
+        if planned.kind == FindingKind::Nodule && planned.diameter_mm.is_none() {
+            let calcified = solidity == Solidity::Solid && diameter < 20.0 && rng.chance(0.12);
+            let u = rng.unit();
+            let margin = if calcified || u < 0.45 {
+                Margin::Smooth
+            } else if u < 0.75 {
+                Margin::Lobulated
+            } else {
+                Margin::Spiculated
+            };
+            (margin, calcified)
+        } else {
+            (Margin::Smooth, false)
+        };
+    let mut lesion =
+        RoundLesion::sample(rng, diameter, solidity).with_margin(margin, calcified, rng);
     let (mask, mut tags) = place_and_draw(&mut lesion, planned.site, host, attenuation, rng)?;
     // As measured on the image (Imager Pixel Spacing includes the
     // geometric magnification), which is what a reader would measure.
@@ -325,6 +351,8 @@ pub fn draw_round(
         details: FindingDetails {
             diameter_mm: Some(measured),
             solidity: Some(solidity),
+            margin: Some(margin),
+            calcified: Some(calcified),
             ..FindingDetails::default()
         },
         tags,

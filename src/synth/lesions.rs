@@ -1,5 +1,6 @@
-//! Round lesions: nodules (5–30 mm, solid or part-solid) and masses
-//! (over 30 mm), and where they are put.
+//! Round lesions: nodules (5–30 mm, solid or part-solid; smooth,
+//! lobulated or spiculated; some calcified) and masses (over 30 mm), and
+//! where they are put.
 //!
 //! A lesion is a lobulated sphere of soft tissue that replaces air in the
 //! lung, so it adds attenuation in proportion to its chord length; a
@@ -27,6 +28,17 @@ pub enum Site {
     Over(Structure),
 }
 
+/// The outline of a lesion, as a reader describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Margin {
+    Smooth,
+    /// Deeper bumps of the outline.
+    Lobulated,
+    /// Thin strands radiating into the lung (suspicious for cancer).
+    Spiculated,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Solidity {
@@ -48,6 +60,11 @@ pub struct RoundLesion {
     lobes: Vec<(f32, f32, f32)>,
     /// Tissue fraction of the solid part (1 = soft tissue replacing air).
     pub density: f32,
+    pub margin: Margin,
+    /// A calcified granuloma: denser than soft tissue.
+    pub calcified: bool,
+    /// (angle, length as a fraction of the radius, half-width mm).
+    spicules: Vec<(f32, f32, f32)>,
 }
 
 impl RoundLesion {
@@ -70,7 +87,59 @@ impl RoundLesion {
             core_fraction: rng.range(0.35, 0.6),
             lobes,
             density: rng.range(0.95, 1.1),
+            margin: Margin::Smooth,
+            calcified: false,
+            spicules: Vec::new(),
         }
+    }
+
+    /// Gives the lesion a lobulated or spiculated outline, or calcium.
+    pub fn with_margin(mut self, margin: Margin, calcified: bool, rng: &mut Rng) -> RoundLesion {
+        self.margin = margin;
+        match margin {
+            Margin::Smooth => {}
+            Margin::Lobulated => {
+                for lobe in &mut self.lobes {
+                    lobe.1 *= 3.0;
+                }
+            }
+            Margin::Spiculated => {
+                self.spicules = (0..6 + rng.below(9))
+                    .map(|_| {
+                        (
+                            rng.range(0.0, std::f32::consts::TAU),
+                            rng.range(0.4, 1.2),
+                            rng.range(0.4, 0.9),
+                        )
+                    })
+                    .collect();
+            }
+        }
+        if calcified {
+            self.calcified = true;
+            // Calcium attenuates about twice as much as soft tissue.
+            self.density = rng.range(1.8, 2.6);
+        }
+        self
+    }
+
+    /// Tissue (mm of soft-tissue equivalent) of the spicules at a point
+    /// `rho` from the centre at `angle`, outside the outline.
+    fn spicule_tissue(&self, rho: f32, angle: f32, outline: f32) -> f32 {
+        let mut tissue = 0.0;
+        for &(a, length, half_width) in &self.spicules {
+            let along = rho - outline;
+            let reach = length * self.diameter / 2.0;
+            if along <= 0.0 || along > reach {
+                continue;
+            }
+            let off = (angle - a).sin().abs() * rho;
+            if (angle - a).cos() <= 0.0 || off >= half_width {
+                continue;
+            }
+            tissue += chord(off, half_width) * (1.0 - along / reach);
+        }
+        tissue
     }
 
     fn radius_at(&self, angle: f32) -> f32 {
@@ -85,7 +154,7 @@ impl RoundLesion {
     /// Adds the lesion's attenuation (when given a map) and returns its mask.
     pub fn draw(&self, host: &Host, mut attenuation: Option<&mut [f32]>) -> Mask {
         let mut mask = Mask::new(host.grid.size);
-        let reach = self.diameter * 0.75;
+        let reach = self.diameter * if self.spicules.is_empty() { 0.75 } else { 1.4 };
         let bbox = [
             self.cx - reach,
             self.cy - reach,
@@ -96,8 +165,16 @@ impl RoundLesion {
         host.grid.each_in(bbox, |i, x, y| {
             let (dx, dy) = (x - self.cx, y - self.cy);
             let rho = (dx * dx + dy * dy).sqrt();
-            let outline = self.radius_at(dy.atan2(dx));
+            let angle = dy.atan2(dx);
+            let outline = self.radius_at(angle);
             if rho >= outline {
+                // Spicules are drawn but not outlined: a reader outlines
+                // the body of the nodule.
+                if !self.spicules.is_empty()
+                    && let Some(attenuation) = attenuation.as_deref_mut()
+                {
+                    attenuation[i] += MU_WATER * air * self.spicule_tissue(rho, angle, outline);
+                }
                 return;
             }
             mask.bits[i] = true;

@@ -32,6 +32,8 @@ pub mod insert;
 pub mod labels;
 pub mod lesions;
 pub mod opacities;
+pub mod real_anatomy;
+pub mod real_shape;
 pub mod render;
 pub mod rng;
 pub mod skeleton;
@@ -241,7 +243,8 @@ impl SyntheticCase {
             columns: self.size as u32,
             pixel_spacing_mm: [self.spacing_mm, self.spacing_mm],
             photometric_interpretation: self.photometric.as_str().into(),
-            anatomy_known: !self.structures.is_empty(),
+            // Inserted images' structures are estimates (real_anatomy).
+            anatomy_known: self.background.is_none() && !self.structures.is_empty(),
             categories: labels::categories(&findings),
             findings,
         }

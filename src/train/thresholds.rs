@@ -101,7 +101,7 @@ pub fn choose_for_specificity(
         return choose_for_sensitivity(scores, truth, fallback_sensitivity);
     }
     normals.sort_by(|a, b| b.total_cmp(a));
-    let allowed = ((1.0 - min_specificity) * normals.len() as f64).floor() as usize;
+    let allowed = ((1.0 - min_specificity) * normals.len() as f64 + 1e-9).floor() as usize;
     let threshold = if allowed >= normals.len() {
         0.0
     } else {
