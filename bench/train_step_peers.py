@@ -13,7 +13,10 @@ segmentation maps), AdamW, batch 16 at 256x256, float32, CPU, the same
 thread count. Prints median and p90 of 10 steps after 2 warm-up steps as
 one JSON line.
 
-Usage: python bench/train_step_peers.py [--threads 2] [--architecture v1|v2]
+With --inference: one image through v2 in evaluation mode (no gradients),
+median and p90 of 20 passes after 3 warm-up passes.
+
+Usage: python bench/train_step_peers.py [--threads 2] [--architecture v1|v2] [--size 256] [--inference]
 """
 import argparse
 import json
@@ -76,14 +79,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--architecture", choices=["v1", "v2"], default="v1")
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--inference", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.inference:
+        return inference(args)
+    size = args.size
     torch.manual_seed(7)
     v2 = args.architecture == "v2"
     model = CompactNet(LABELS, decoder_width=32 if v2 else None).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    grid = SIZE // (4 if v2 else 16)
-    inputs = torch.rand(BATCH, 1, SIZE, SIZE) * 2 - 1
+    grid = size // (4 if v2 else 16)
+    inputs = torch.rand(BATCH, 1, size, size) * 2 - 1
     targets = torch.rand(BATCH, LABELS).round()
     masks = (torch.rand(BATCH, LABELS, grid, grid) >= 0.9).float()
 
@@ -106,8 +114,27 @@ def main():
     times.sort()
     print(json.dumps({"peer": "pytorch", "version": torch.__version__,
                       "architecture": f"chestnet-compact-{args.architecture}", "threads": args.threads,
-                      "batch": BATCH, "size": SIZE,
+                      "batch": BATCH, "size": size,
                       "median_ms": round(times[5], 1), "p90_ms": round(times[9], 1)}))
+
+
+def inference(args):
+    torch.manual_seed(7)
+    model = CompactNet(LABELS, decoder_width=32).eval()
+    image = torch.rand(1, 1, args.size, args.size) * 2 - 1
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):
+            torch.sigmoid(model(image)[0]).tolist()
+        for _ in range(20):
+            start = time.perf_counter()
+            torch.sigmoid(model(image)[0]).tolist()
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    print(json.dumps({"peer": "pytorch", "mode": "inference", "version": torch.__version__,
+                      "architecture": "chestnet-compact-v2", "threads": args.threads, "batch": 1,
+                      "size": args.size, "median_ms": round(times[10], 2),
+                      "p90_ms": round(times[18], 2)}))
 
 
 if __name__ == "__main__":
