@@ -1,12 +1,28 @@
 //! The embedded default model does its job out of the box: on a generated
 //! radiograph with an obvious mass, `chestnode analyze` (no `--model`)
-//! calls nodule/mass positive and puts the region on the mass.
+//! calls nodule/mass positive and puts the region on the mass; and on real
+//! normal radiographs it mostly says normal.
 
 use std::process::Command;
 
 use chestnode::synth::findings::{FindingKind, PlannedFinding};
 use chestnode::synth::lesions::Site;
 use chestnode::synth::{SynthConfig, generate_with};
+
+/// `chestnode analyze --json` (the built-in model) on `paths`.
+fn analyze_json(paths: &[std::path::PathBuf]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
+        .args(["analyze", "--json"])
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
 
 #[test]
 fn analyze_with_the_default_model_finds_an_obvious_mass_and_boxes_it() {
@@ -25,17 +41,7 @@ fn analyze_with_the_default_model_finds_an_obvious_mass_and_boxes_it() {
     let path = dir.path().join("mass.dcm");
     case.dx().write(&path).unwrap();
 
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(["analyze", "--json"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = analyze_json(&[path]);
     let result = &json[0]["result"];
     let findings = &result["findings"];
     assert!(
@@ -130,17 +136,7 @@ fn the_default_model_calls_most_real_normal_radiographs_normal() {
     images.sort();
     assert_eq!(images.len(), listed.len());
 
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(["analyze", "--json"])
-        .args(&images)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = analyze_json(&images);
     let results = json.as_array().unwrap();
     assert_eq!(results.len(), listed.len());
     let flagged: Vec<f64> = results

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use super::reserved::Reserved;
 use super::split::{Split, SplitFractions, assign_split};
 use crate::synth::dicom::{DxImage, Photometric};
-use crate::synth::labels::RunLengthMask;
+use crate::synth::labels::{RunLengthMask, category_keys};
 
 /// Assumed detector width across the longer side, mm (the images carry no
 /// spacing; an adult PA film is about 35–43 cm wide).
@@ -217,14 +217,10 @@ fn patient_key(row: &Row) -> String {
 /// The category keys a row's label says something about; empty when it
 /// says nothing usable.
 fn categories(row: &Row) -> BTreeMap<String, bool> {
-    const FINDINGS: [&str; 6] = [
-        "nodule-mass",
-        "consolidation",
-        "tuberculosis",
-        "mediastinal-mass",
-        "emphysema",
-        "pleural-effusion",
-    ];
+    let findings: Vec<&str> = category_keys()
+        .into_iter()
+        .filter(|k| !matches!(*k, "any-abnormality" | "normal"))
+        .collect();
     let mut known = BTreeMap::new();
     let nih: Vec<&str> = row
         .nih_findings
@@ -240,7 +236,7 @@ fn categories(row: &Row) -> BTreeMap<String, bool> {
     };
     match row.label.as_str() {
         "normal" => {
-            for key in FINDINGS {
+            for key in findings {
                 known.insert(key.to_string(), false);
             }
             known.insert("any-abnormality".into(), false);
@@ -302,25 +298,13 @@ fn ellipse_mask(bbox: [u32; 4], rows: u32, columns: u32) -> RunLengthMask {
         ((x1 - x0) as f32 / 2.0).max(0.5),
         ((y1 - y0) as f32 / 2.0).max(0.5),
     );
-    let mut counts = Vec::new();
-    let (mut current, mut run) = (false, 0u32);
-    for r in 0..rows {
-        for c in 0..columns {
+    let inside = (0..rows).flat_map(|r| {
+        (0..columns).map(move |c| {
             let (dx, dy) = ((c as f32 + 0.5 - cx) / rx, (r as f32 + 0.5 - cy) / ry);
-            let inside = dx * dx + dy * dy <= 1.0;
-            if inside != current {
-                counts.push(run);
-                run = 0;
-                current = inside;
-            }
-            run += 1;
-        }
-    }
-    counts.push(run);
-    RunLengthMask {
-        size: [rows, columns],
-        counts,
-    }
+            dx * dx + dy * dy <= 1.0
+        })
+    });
+    RunLengthMask::from_bits(rows, columns, inside)
 }
 
 /// The row's located findings, clipped to the image.

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Context, anyhow};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::report::{EvaluationReport, FALSE_POSITIVE_RATES};
@@ -66,30 +67,43 @@ fn colour(index: usize) -> RGBColor {
     COLOURS[index % COLOURS.len()]
 }
 
+/// The unit square as axes, labelled, with its diagonal drawn (chance for
+/// ROC, perfect calibration for reliability).
+fn unit_square_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    x_description: &str,
+    y_description: &str,
+) -> anyhow::Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_description)
+        .y_desc(y_description)
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            GREY.stroke_width(1),
+        ))
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(chart)
+}
+
 /// `roc.png`: sensitivity against 1 − specificity, one curve per category.
 pub fn plot_roc(report: &EvaluationReport, path: &Path) -> anyhow::Result<()> {
     render_png(path, |root| {
         let caption = format!("ROC: {} {}", report.model.name, report.model.version);
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("1 - specificity")
-            .y_desc("sensitivity")
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                GREY.stroke_width(1),
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let mut chart = unit_square_chart(root, caption, "1 - specificity", "sensitivity")?;
         for (i, category) in report
             .categories
             .iter()
@@ -203,26 +217,12 @@ pub fn plot_reliability(report: &EvaluationReport, path: &Path) -> anyhow::Resul
             "Reliability on real radiographs: {} {}",
             report.model.name, report.model.version
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("mean predicted probability")
-            .y_desc("observed frequency")
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                GREY.stroke_width(1),
-            ))
-            .map_err(|e| anyhow!("{e}"))?;
+        let mut chart = unit_square_chart(
+            root,
+            caption,
+            "mean predicted probability",
+            "observed frequency",
+        )?;
         for (i, category) in report.calibration.iter().enumerate() {
             let style = colour(i).stroke_width(2);
             let points: Vec<(f64, f64)> = category

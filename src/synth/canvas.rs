@@ -301,6 +301,20 @@ impl Tube<'_> {
     }
 }
 
+/// Bilinear sample of a square raster of side `side` at pixel
+/// coordinates (x, y), edges extended.
+pub fn bilinear(raster: &[f32], side: usize, x: f32, y: f32) -> f32 {
+    let max = (side - 1) as f32;
+    let (x, y) = (x.clamp(0.0, max), y.clamp(0.0, max));
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(side - 1), (y0 + 1).min(side - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let at = |xx: usize, yy: usize| raster[yy * side + xx];
+    let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
+    let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,10 +21,23 @@ pub struct RunLengthMask {
 
 impl RunLengthMask {
     pub fn encode(mask: &Mask) -> RunLengthMask {
+        RunLengthMask::from_bits(
+            mask.size as u32,
+            mask.size as u32,
+            mask.bits.iter().copied(),
+        )
+    }
+
+    /// Encodes `rows × columns` pixels given row-major.
+    pub fn from_bits(
+        rows: u32,
+        columns: u32,
+        bits: impl IntoIterator<Item = bool>,
+    ) -> RunLengthMask {
         let mut counts = Vec::new();
         let mut current = false;
         let mut run = 0u32;
-        for &bit in &mask.bits {
+        for bit in bits {
             if bit != current {
                 counts.push(run);
                 run = 0;
@@ -34,7 +47,7 @@ impl RunLengthMask {
         }
         counts.push(run);
         RunLengthMask {
-            size: [mask.size as u32, mask.size as u32],
+            size: [rows, columns],
             counts,
         }
     }

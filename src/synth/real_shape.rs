@@ -10,7 +10,7 @@
 //! fields and thinning their markings), and the lung mask goes through
 //! the same map so the anatomy estimated afterwards fits the new shape.
 
-use super::canvas::Mask;
+use super::canvas::{Mask, bilinear};
 use super::render::gaussian_blur;
 use super::rng::Rng;
 
@@ -30,18 +30,6 @@ fn lung_extent(lung: &Mask) -> Option<(usize, usize)> {
     Some((*rows.first()?, *rows.last()?))
 }
 
-/// Bilinear sample of a square raster (edges extended).
-fn sample(raster: &[f32], size: usize, x: f32, y: f32) -> f32 {
-    let max = (size - 1) as f32;
-    let (x, y) = (x.clamp(0.0, max), y.clamp(0.0, max));
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-    let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let at = |c: usize, r: usize| raster[r * size + c];
-    (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
-        + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy
-}
-
 /// Resamples values and lung mask: output pixel (x, y) takes the source at
 /// `source(x, y)`.
 fn warp(values: &[f32], lung: &Mask, source: impl Fn(f32, f32) -> (f32, f32)) -> (Vec<f32>, Mask) {
@@ -52,8 +40,8 @@ fn warp(values: &[f32], lung: &Mask, source: impl Fn(f32, f32) -> (f32, f32)) ->
     for r in 0..size {
         for c in 0..size {
             let (sx, sy) = source(c as f32, r as f32);
-            out[r * size + c] = sample(values, size, sx, sy);
-            mask.bits[r * size + c] = sample(&as_float, size, sx, sy) >= 0.5;
+            out[r * size + c] = bilinear(values, size, sx, sy);
+            mask.bits[r * size + c] = bilinear(&as_float, size, sx, sy) >= 0.5;
         }
     }
     (out, mask)

@@ -15,6 +15,8 @@
 
 use fastrand::Rng;
 
+use crate::synth::canvas::bilinear;
+
 /// The ranges augmentation draws from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AugmentationRanges {
@@ -177,18 +179,6 @@ impl Augmentation {
             *value = g.clamp(0.0, 1.0);
         }
     }
-}
-
-fn bilinear(raster: &[f32], side: usize, x: f32, y: f32) -> f32 {
-    let max = (side - 1) as f32;
-    let (x, y) = (x.clamp(0.0, max), y.clamp(0.0, max));
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-    let (x1, y1) = ((x0 + 1).min(side - 1), (y0 + 1).min(side - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let at = |xx: usize, yy: usize| raster[yy * side + xx];
-    let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
-    let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
-    top * (1.0 - fy) + bottom * fy
 }
 
 /// A 3×3 mean of a square raster (edges use the pixels that exist).

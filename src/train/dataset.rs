@@ -300,21 +300,7 @@ mod tests {
                 bits[y * 12 + x] = true;
             }
         }
-        let mut counts = Vec::new();
-        let (mut current, mut run) = (false, 0u32);
-        for &b in &bits {
-            if b != current {
-                counts.push(run);
-                run = 0;
-                current = b;
-            }
-            run += 1;
-        }
-        counts.push(run);
-        let mask = RunLengthMask {
-            size: [8, 12],
-            counts,
-        };
+        let mask = RunLengthMask::from_bits(8, 12, bits);
         let geometry = InputGeometry::centre_crop(8, 12, 8);
         let cells = coverage(&[&mask], &geometry, 2).unwrap();
         assert_eq!(cells, vec![255, 0, 0, 0]);
