@@ -11,8 +11,11 @@
 //! `node` wires the stages together for `chestnode serve`; `status` reads
 //! them back for `chestnode status`, and `http` serves health, metrics and
 //! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
-//! files. `synth` generates labelled radiographs and `train` trains the
-//! compact model on a labelled dataset. `tls` loads the certificates
+//! files. The lab: `dataset` owns the rules of labelled data (importing a
+//! real corpus, per-patient splits, the images reserved for evaluation),
+//! `synth` generates labelled radiographs or draws findings into real
+//! ones, `train` trains the compact model and `evaluate` measures a model,
+//! real radiographs first. `tls` loads the certificates
 //! with which the SCP and the outbox speak DICOM over TLS. `fuzzing` holds
 //! the entry points the fuzz targets (`fuzz/`) and their corpus regression
 //! test share. `allocator` tunes glibc malloc for model work.
