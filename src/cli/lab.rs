@@ -56,6 +56,9 @@ pub struct TrainArgs {
     /// Share of real normal validation films that any-abnormality must call normal [default: 0.8]
     #[arg(long, value_name = "F")]
     normal_specificity: Option<f64>,
+    /// Share of real normal validation films that each finding label must call negative [default: 0.9; preset real: 0.95]
+    #[arg(long, value_name = "F")]
+    finding_specificity: Option<f64>,
     /// Output directory for the model, its manifest and checkpoints.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -301,6 +304,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     set(&mut options.device, args.device);
     set(&mut options.architecture, args.architecture);
     set(&mut options.normal_specificity, args.normal_specificity);
+    set(&mut options.finding_specificity, args.finding_specificity);
     options.selection =
         chestnode::dataset::Selection::training(args.exclude_source, args.include_pediatric);
     options.resume = args.resume;
