@@ -92,6 +92,8 @@ struct Planned {
     row: Row,
     patient: String,
     split: Split,
+    /// What the row's label says, per category key.
+    categories: BTreeMap<String, bool>,
 }
 
 /// Imports every row of every CSV into `options.out`.
@@ -121,7 +123,8 @@ pub fn import_corpus(options: &CorpusOptions) -> anyhow::Result<CorpusSummary> {
                 reserved.push((row.file.clone(), why));
                 continue;
             }
-            if categories(&row).is_empty() {
+            let categories = categories(&row);
+            if categories.is_empty() {
                 unlabelled += 1;
                 continue;
             }
@@ -132,6 +135,7 @@ pub fn import_corpus(options: &CorpusOptions) -> anyhow::Result<CorpusSummary> {
                 row,
                 patient,
                 split,
+                categories,
             });
         }
     }
@@ -407,7 +411,7 @@ fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
         identity: Some((&patient_id, &description)),
     }
     .write(&out.join(&image))?;
-    let mut categories = categories(row);
+    let mut categories = p.categories.clone();
     let findings = findings(row, rows, columns, spacing)
         .with_context(|| format!("{}: {}", row.source, row.file))?;
     for f in &findings {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::insert::Background;
 use super::{SynthConfig, generate, insert};
+use crate::dataset::{Provenance, Split};
 
 pub const DATASET_SCHEMA: &str = "chestnode-dataset/1";
 
@@ -44,15 +45,9 @@ pub struct Insertion {
 struct CorpusLabel {
     image: String,
     #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    split: Option<String>,
-    #[serde(default)]
-    patient: Option<String>,
-    #[serde(default)]
-    pediatric: Option<String>,
-    #[serde(default)]
     categories: std::collections::BTreeMap<String, bool>,
+    #[serde(flatten)]
+    provenance: Provenance,
 }
 
 impl Insertion {
@@ -126,14 +121,14 @@ fn corpus_normals(dir: &Path, split: Option<&str>) -> anyhow::Result<Vec<Backgro
         let label: CorpusLabel =
             serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
         let normal = label.categories.get("normal") == Some(&true);
-        let adult = label.pediatric.as_deref() != Some("yes");
-        let in_split = split.is_none_or(|s| label.split.as_deref() == Some(s));
-        if normal && adult && in_split {
+        let p = label.provenance;
+        let in_split = split.is_none_or(|s| p.split.map(Split::key) == Some(s));
+        if normal && !p.is_pediatric() && in_split {
             out.push(Background {
                 path: dir.join(&label.image),
-                source: label.source,
-                split: label.split,
-                patient: label.patient,
+                source: Some(p.source),
+                split: p.split.map(|s| s.key().to_string()),
+                patient: p.patient,
             });
         }
     }

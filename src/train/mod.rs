@@ -407,11 +407,11 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         normalisation,
         &device,
     )?;
+    let any = labels.iter().position(|l| l == dataset::ANY_ABNORMALITY);
     let real_normal: Vec<bool> = validation_indices
         .iter()
         .map(|&i| {
             let sample = &dataset.samples[i];
-            let any = labels.iter().position(|l| l == dataset::ANY_ABNORMALITY);
             sample.provenance.is_real() && any.is_some_and(|a| sample.targets[a] == Some(false))
         })
         .collect();
