@@ -22,20 +22,21 @@
 
 pub mod allocator;
 pub mod analysis;
+pub mod clock;
 pub mod config;
 pub mod dataset;
-pub mod db;
 pub mod evaluate;
 pub mod findings;
 pub mod fuzzing;
 pub mod http;
 pub mod imaging;
-pub mod incidents;
+pub mod ledger;
 pub mod model;
 pub mod node;
 pub mod outbox;
 pub mod queue;
 pub mod report;
+pub mod retention;
 pub mod scp;
 pub mod status;
 pub mod store;
