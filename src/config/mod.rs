@@ -6,6 +6,10 @@
 //! rest of the code can trust what it is handed (an AE title is 1–16
 //! characters, timeouts are non-zero, and so on).
 
+mod priority;
+
+pub use priority::{Priority, PriorityConfig};
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +32,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub http: HttpConfig,
     /// Which images are analysed first.
-    pub priority: crate::queue::PriorityConfig,
+    pub priority: PriorityConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,

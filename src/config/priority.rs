@@ -6,6 +6,9 @@
 //! research archive that can wait). The calling AE title wins over the
 //! field. Workers then take higher priorities first, with ageing so that
 //! routine work is never starved (see `JobQueue::claim_next`).
+//!
+//! The levels live with the configuration, which assigns them by AE title;
+//! the queue re-exports them for the stages that schedule by them.
 
 use std::collections::BTreeMap;
 
