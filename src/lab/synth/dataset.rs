@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::insert::Background;
 use super::{SynthConfig, generate, insert};
-use crate::dataset::{Provenance, Split};
+use crate::lab::dataset::{Provenance, Split};
 
 pub const DATASET_SCHEMA: &str = "chestnode-dataset/1";
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::dataset::{Provenance, Selection};
 use crate::findings::Category;
-use crate::synth::labels::RunLengthMask;
+use crate::lab::dataset::{Provenance, Selection};
+use crate::lab::synth::labels::RunLengthMask;
 
 /// One labelled case.
 #[derive(Debug, Clone, Deserialize)]

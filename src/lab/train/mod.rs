@@ -39,8 +39,8 @@ use candle_nn::{VarBuilder, VarMap};
 use fastrand::Rng;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dataset::{Selection, Split};
 use crate::imaging::Normalisation;
+use crate::lab::dataset::{Selection, Split};
 use crate::model::compact::{ARCHITECTURE_V2, CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
 use augment::AugmentationRanges;

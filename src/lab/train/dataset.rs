@@ -24,9 +24,9 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::dataset::{Provenance, Selection};
 use crate::imaging::{InputGeometry, Normalisation, load_radiograph, model_input};
-use crate::synth::labels::RunLengthMask;
+use crate::lab::dataset::{Provenance, Selection};
+use crate::lab::synth::labels::RunLengthMask;
 
 /// The label that is true when an image has any finding at all.
 pub const ANY_ABNORMALITY: &str = "any-abnormality";

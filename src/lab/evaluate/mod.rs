@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::analysis::{Outcome, analyse_path};
-use crate::dataset::Selection;
 use crate::findings::{Category, categorise};
+use crate::lab::dataset::Selection;
 use crate::model::Model;
 use dataset::{Case, read_selected};
 use hits::{HIT_IOU, PredictedRegion, match_marks};

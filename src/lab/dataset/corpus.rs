@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use super::reserved::Reserved;
 use super::split::{Split, SplitFractions, assign_split};
-use crate::synth::dicom::{DxImage, Photometric};
-use crate::synth::labels::{RunLengthMask, category_keys};
+use crate::lab::synth::dicom::{DxImage, Photometric};
+use crate::lab::synth::labels::{RunLengthMask, category_keys};
 
 /// Assumed detector width across the longer side, mm (the images carry no
 /// spacing; an adult PA film is about 35–43 cm wide).

@@ -15,7 +15,7 @@
 
 use super::dataset::LesionLabel;
 use super::metrics::Mark;
-use crate::synth::labels::RunLengthMask;
+use crate::lab::synth::labels::RunLengthMask;
 
 /// Boxes overlapping at least this much are a hit whatever their centres.
 pub const HIT_IOU: f64 = 0.3;
