@@ -257,11 +257,11 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let options = evaluate::Options {
         data: args.data,
-        selection: chestnode::lab::dataset::Selection {
+        selection: chestnode::lab::dataset::Selection::evaluation(
             splits,
-            exclude_sources: args.exclude_source,
-            include_pediatric: args.include_pediatric,
-        },
+            args.exclude_source,
+            args.include_pediatric,
+        ),
         manifest: args.model,
         bootstrap: Bootstrap {
             resamples: args.bootstrap,

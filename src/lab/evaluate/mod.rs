@@ -13,14 +13,14 @@
 //! `findings::categorise`. A category's score for ROC is the highest
 //! probability among its labels.
 //!
-//! - `dataset`: reading cases and labels
+//! Cases come from the lab's one dataset reader (`dataset::read_selected`).
+//!
 //! - `metrics`: ROC/AUC, bootstrap, sensitivity/specificity, FROC
 //! - `hits`: when a region finds a lesion, and matching marks to lesions
 //! - `subgroups`: nodules by location and size
 //! - `report`: the JSON and Markdown report
 //! - `plots`: ROC and FROC PNGs
 
-pub mod dataset;
 pub mod groups;
 pub mod hits;
 pub mod metrics;
@@ -35,9 +35,8 @@ use anyhow::Context;
 
 use crate::analysis::{Outcome, analyse_path};
 use crate::findings::{Category, categorise};
-use crate::lab::dataset::Selection;
+use crate::lab::dataset::{Case, Selection, read_selected};
 use crate::model::Model;
-use dataset::{Case, read_selected};
 use hits::{HIT_IOU, PredictedRegion, match_marks};
 use metrics::{Bootstrap, Confusion, FrocImage, froc_curve, froc_point_at};
 use report::{
@@ -76,7 +75,7 @@ pub fn evaluate(
     options: &Options,
     progress: &dyn Fn(usize, usize),
 ) -> anyhow::Result<EvaluationReport> {
-    let cases = read_selected(&options.data, &options.selection)?;
+    let cases = read_selected(std::slice::from_ref(&options.data), &options.selection)?;
     let manifest_labels = model.manifest.labels.clone();
     for label in &mut model.manifest.labels {
         if !label.threshold.is_nan() {

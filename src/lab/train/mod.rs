@@ -22,11 +22,11 @@
 pub mod augment;
 pub mod batch;
 pub mod checkpoint;
-pub mod dataset;
 pub mod export;
 pub mod init;
 pub mod loss;
 pub mod optimiser;
+pub mod samples;
 pub mod step;
 pub mod thresholds;
 
@@ -45,8 +45,8 @@ use crate::model::compact::{ARCHITECTURE_V2, CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
 use augment::AugmentationRanges;
 use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
-use dataset::Dataset;
 use optimiser::{AdamW, AdamWConfig, CosineSchedule};
+use samples::Dataset;
 use thresholds::ChosenThreshold;
 
 /// The model's outputs: chestnode's category keys (so
@@ -209,7 +209,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         .with_context(|| format!("creating {}", options.out.display()))?;
 
     let started = Instant::now();
-    let dataset = dataset::load(
+    let dataset = samples::load(
         &options.data,
         &labels,
         options.input_size,
@@ -407,7 +407,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         normalisation,
         &device,
     )?;
-    let any = labels.iter().position(|l| l == dataset::ANY_ABNORMALITY);
+    let any = labels.iter().position(|l| l == samples::ANY_ABNORMALITY);
     let real_normal: Vec<bool> = validation_indices
         .iter()
         .map(|&i| {
@@ -432,7 +432,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
                     normal.push(*n);
                 }
             }
-            let specificity = if labels[label] == dataset::ANY_ABNORMALITY {
+            let specificity = if labels[label] == samples::ANY_ABNORMALITY {
                 options.normal_specificity
             } else {
                 options.finding_specificity
