@@ -47,17 +47,19 @@ impl DatasetWriter {
     /// the dataset (what `dataset.json` lists).
     pub fn write_label(&self, name: &str, label: &impl Serialize) -> anyhow::Result<String> {
         let relative = format!("labels/{name}.json");
-        std::fs::write(self.dir.join(&relative), serde_json::to_vec_pretty(label)?)?;
+        self.write_json(&relative, label)?;
         Ok(relative)
     }
 
     /// Writes `dataset.json`, which lists the label files.
     pub fn write_manifest(&self, manifest: &impl Serialize) -> anyhow::Result<()> {
-        std::fs::write(
-            self.dir.join("dataset.json"),
-            serde_json::to_vec_pretty(manifest)?,
-        )?;
-        Ok(())
+        self.write_json("dataset.json", manifest)
+    }
+
+    /// Every JSON file of the format is pretty-printed.
+    fn write_json(&self, relative: &str, value: &impl Serialize) -> anyhow::Result<()> {
+        let path = self.dir.join(relative);
+        std::fs::write(path, serde_json::to_vec_pretty(value)?).map_err(Into::into)
     }
 }
 
@@ -68,14 +70,14 @@ mod tests {
 
     #[test]
     fn what_the_writer_writes_the_reader_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = DatasetWriter::create(dir.path()).unwrap();
         let label = serde_json::json!({
             "image": DatasetWriter::image("a"),
             "source": "annotated",
             "split": "test",
             "categories": {"normal": true},
         });
+        let dir = tempfile::tempdir().unwrap();
+        let writer = DatasetWriter::create(dir.path()).unwrap();
         let written = writer.write_label("a", &label).unwrap();
         writer
             .write_manifest(&serde_json::json!({"labels": [written]}))
