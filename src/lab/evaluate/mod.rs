@@ -21,12 +21,12 @@
 //! - `report`: the JSON and Markdown report
 //! - `plots`: ROC and FROC PNGs
 
-pub mod groups;
-pub mod hits;
+mod groups;
+mod hits;
 pub mod metrics;
-pub mod plots;
-pub mod report;
-pub mod subgroups;
+mod plots;
+mod report;
+mod subgroups;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,9 +39,10 @@ use crate::lab::dataset::{Case, Selection, read_selected};
 use crate::model::Model;
 use hits::{HIT_IOU, PredictedRegion, match_marks};
 use metrics::{Bootstrap, Confusion, FrocImage, froc_curve, froc_point_at};
+pub use report::EvaluationReport;
 use report::{
-    CaseProblem, CategoryResult, DatasetSummary, EvaluationReport, FALSE_POSITIVE_RATES,
-    FrocAtRate, FrocResult, ModelSummary, REPORT_SCHEMA,
+    CaseProblem, CategoryResult, DatasetSummary, FALSE_POSITIVE_RATES, FrocAtRate, FrocResult,
+    ModelSummary, REPORT_SCHEMA,
 };
 use subgroups::{LesionOutcome, RateThreshold, subgroup_results};
 

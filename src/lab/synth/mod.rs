@@ -23,31 +23,33 @@
 //! dataset writer (format in `docs/dataset-format.md`). Everything is deterministic: a case depends
 //! only on the configuration, the dataset seed and its index.
 
-pub mod anatomy;
-pub mod canvas;
+mod anatomy;
+pub(in crate::lab) mod canvas;
 pub mod dataset;
-pub mod dicom;
-pub mod findings;
-pub mod host;
-pub mod insert;
+pub(in crate::lab) mod dicom;
+pub(in crate::lab) mod findings;
+mod host;
+mod insert;
 mod label;
-pub mod lesions;
-pub mod opacities;
-pub mod real_anatomy;
-pub mod real_shape;
-pub mod render;
-pub mod rng;
-pub mod skeleton;
+mod lesions;
+mod opacities;
+mod real_anatomy;
+mod real_shape;
+mod render;
+mod rng;
+mod skeleton;
 #[cfg(test)]
 mod tests;
-pub mod vessels;
+mod vessels;
 
+pub use findings::{FindingKind, PlannedFinding};
+pub use lesions::Site;
 use serde::{Deserialize, Serialize};
 
 use anatomy::Anatomy;
 use canvas::{Grid, Mask, Pose};
 use dicom::{DxImage, Photometric};
-use findings::{DrawnFinding, FindingKind, FindingMix, PlannedFinding};
+use findings::{DrawnFinding, FindingMix};
 use host::{Host, Structure};
 use rng::Rng;
 

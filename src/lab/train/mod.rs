@@ -23,17 +23,17 @@
 //! stops early when the validation loss has not improved for `patience`
 //! epochs, and the best epoch's weights are exported.
 
-pub mod augment;
+mod augment;
 pub mod batch;
-pub mod checkpoint;
-pub mod export;
+mod checkpoint;
+mod export;
 pub mod init;
-pub mod loss;
+mod loss;
 pub mod optimiser;
 mod options;
-pub mod samples;
+mod samples;
 pub mod step;
-pub mod thresholds;
+mod thresholds;
 mod validation;
 mod validation_split;
 
@@ -49,10 +49,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::imaging::Normalisation;
 use crate::model::compact::{CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
-use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
+pub use checkpoint::EpochRecord;
+use checkpoint::{Checkpoint, STATE_SCHEMA, TrainingState};
 use optimiser::{AdamW, AdamWConfig, CosineSchedule};
 pub use options::TrainOptions;
-use thresholds::ChosenThreshold;
+pub use thresholds::ChosenThreshold;
 use validation::validate;
 pub use validation_split::split;
 use validation_split::split_samples;
