@@ -1,6 +1,7 @@
-//! Writing a dataset directory: `images/case-NNNNNN.dcm`,
-//! `labels/case-NNNNNN.json` and `dataset.json` (seed, count, the whole
-//! configuration), as documented in `docs/dataset-format.md`.
+//! Writing a generated dataset directory through the lab's dataset
+//! writer: `images/case-NNNNNN.dcm`, `labels/case-NNNNNN.json` and
+//! `dataset.json` (seed, count, the whole configuration), as documented in
+//! `docs/dataset-format.md`.
 //!
 //! Cases are independent (each is a function of seed and index), so they
 //! are generated in parallel without affecting the output.
@@ -14,9 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::insert::Background;
 use super::{SynthConfig, generate, insert};
-use crate::dataset::{Provenance, Split};
-
-pub const DATASET_SCHEMA: &str = "chestnode-dataset/1";
+use crate::lab::dataset::{DATASET_SCHEMA, DatasetWriter, Split, read_cases};
 
 /// `dataset.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,16 +37,6 @@ pub struct DatasetManifest {
 pub struct Insertion {
     pub backgrounds: Vec<Background>,
     pub fraction: f32,
-}
-
-/// The parts of an imported corpus's label file that choose backgrounds.
-#[derive(Deserialize)]
-struct CorpusLabel {
-    image: String,
-    #[serde(default)]
-    categories: std::collections::BTreeMap<String, bool>,
-    #[serde(flatten)]
-    provenance: Provenance,
 }
 
 impl Insertion {
@@ -108,24 +97,14 @@ impl Insertion {
 
 /// The adult normal radiographs of an imported corpus (of one split).
 fn corpus_normals(dir: &Path, split: Option<&str>) -> anyhow::Result<Vec<Background>> {
-    let labels = dir.join("labels");
     let mut out = Vec::new();
-    for entry in
-        std::fs::read_dir(&labels).with_context(|| format!("reading {}", labels.display()))?
-    {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)?;
-        let label: CorpusLabel =
-            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
-        let normal = label.categories.get("normal") == Some(&true);
-        let p = label.provenance;
+    for case in read_cases(dir)? {
+        let normal = case.label.categories.get("normal") == Some(&true);
+        let p = case.label.provenance;
         let in_split = split.is_none_or(|s| p.split.map(Split::key) == Some(s));
         if normal && !p.is_pediatric() && in_split {
             out.push(Background {
-                path: dir.join(&label.image),
+                path: case.image_path,
                 source: Some(p.source),
                 split: p.split.map(|s| s.key().to_string()),
                 patient: p.patient,
@@ -152,8 +131,7 @@ pub fn write_dataset(
     options: &Options,
     progress: &(dyn Fn(usize) + Sync),
 ) -> anyhow::Result<DatasetManifest> {
-    std::fs::create_dir_all(out.join("images"))?;
-    std::fs::create_dir_all(out.join("labels"))?;
+    let writer = DatasetWriter::create(out)?;
     if options.previews {
         std::fs::create_dir_all(out.join("previews"))?;
     }
@@ -169,11 +147,9 @@ pub fn write_dataset(
                 _ => generate(config, seed, index),
             };
             let name = format!("case-{index:06}");
-            let image = format!("images/{name}.dcm");
-            let label = format!("labels/{name}.json");
-            case.dx().write(&out.join(&image))?;
-            let json = serde_json::to_vec_pretty(&case.label(&image))?;
-            std::fs::write(out.join(&label), json)?;
+            let image = DatasetWriter::image(&name);
+            case.dx().write(&writer.image_path(&name))?;
+            let label = writer.write_label(&name, &case.label(&image))?;
             if options.previews {
                 case.preview(&out.join(format!("previews/{name}.png")))?;
             }
@@ -193,10 +169,7 @@ pub fn write_dataset(
         insert_fraction: insertion.map_or(0.0, |i| i.fraction),
         labels,
     };
-    std::fs::write(
-        out.join("dataset.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    writer.write_manifest(&manifest)?;
     Ok(manifest)
 }
 

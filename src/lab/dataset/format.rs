@@ -1,14 +1,23 @@
-//! The JSON label file written beside every image, and its run-length
-//! mask encoding. The format is documented in `docs/dataset-format.md`,
-//! so that real annotated images can be used the same way.
+//! The dataset format's types (`docs/dataset-format.md`): the JSON label
+//! file written beside every image as the generator writes it, its
+//! run-length mask encoding, and the image-level categories derived from
+//! findings. They live here, beside the reader and the writer, so that
+//! every source of labelled images (generated, inserted, an imported
+//! corpus, a future annotation import) writes one format and every tool
+//! reads it back one way.
+//!
+//! The finding vocabulary of generated labels (`type` and its details) is
+//! the generator's own, so it is borrowed from `synth::findings`.
 
 use serde::{Deserialize, Serialize};
 
-use super::canvas::Mask;
-use super::findings::{DrawnFinding, FindingDetails, FindingKind, PLEURAL_EFFUSION_KEY};
 use crate::findings::Category;
+use crate::lab::synth::findings::{FindingDetails, FindingKind, PLEURAL_EFFUSION_KEY};
 
+/// `schema` of a label file.
 pub const LABEL_SCHEMA: &str = "chestnode-labels/1";
+/// `schema` of `dataset.json`.
+pub const DATASET_SCHEMA: &str = "chestnode-dataset/1";
 
 /// A binary mask as runs in row-major order: `counts` alternate between
 /// unset and set pixels, starting with unset (possibly 0).
@@ -20,14 +29,6 @@ pub struct RunLengthMask {
 }
 
 impl RunLengthMask {
-    pub fn encode(mask: &Mask) -> RunLengthMask {
-        RunLengthMask::from_bits(
-            mask.size as u32,
-            mask.size as u32,
-            mask.bits.iter().copied(),
-        )
-    }
-
     /// Encodes `rows × columns` pixels given row-major.
     pub fn from_bits(
         rows: u32,
@@ -125,20 +126,6 @@ pub fn category_keys() -> Vec<&'static str> {
     keys
 }
 
-impl FindingLabel {
-    pub fn from_drawn(finding: &DrawnFinding) -> Option<FindingLabel> {
-        Some(FindingLabel {
-            kind: finding.kind,
-            category: finding.kind.category_key().to_string(),
-            bbox: finding.mask.bbox()?,
-            area_px: finding.mask.area() as u32,
-            mask: RunLengthMask::encode(&finding.mask),
-            details: finding.details.clone(),
-            tags: finding.tags.clone(),
-        })
-    }
-}
-
 /// The image-level categories of a set of findings.
 pub fn categories(findings: &[FindingLabel]) -> std::collections::BTreeMap<String, bool> {
     let mut map: std::collections::BTreeMap<String, bool> = category_keys()
@@ -152,20 +139,4 @@ pub fn categories(findings: &[FindingLabel]) -> std::collections::BTreeMap<Strin
     map.insert(Category::AnyAbnormality.key().into(), abnormal);
     map.insert(Category::Normal.key().into(), !abnormal);
     map
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_length_round_trips() {
-        let mut mask = Mask::new(5);
-        for i in [0, 1, 7, 8, 9, 24] {
-            mask.bits[i] = true;
-        }
-        let rle = RunLengthMask::encode(&mask);
-        assert_eq!(rle.counts[0], 0);
-        assert_eq!(rle.decode(), mask.bits);
-    }
 }

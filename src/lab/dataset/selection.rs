@@ -77,6 +77,19 @@ impl Selection {
         }
     }
 
+    /// Evaluation: the given splits (all when `None`; the CLI names one).
+    pub fn evaluation(
+        splits: Option<Vec<Split>>,
+        exclude_sources: Vec<String>,
+        include_pediatric: bool,
+    ) -> Selection {
+        Selection {
+            splits,
+            exclude_sources,
+            include_pediatric,
+        }
+    }
+
     pub fn admits(&self, p: &Provenance) -> bool {
         if let (Some(splits), Some(split)) = (&self.splits, p.split)
             && !splits.contains(&split)

@@ -1,6 +1,21 @@
-//! Labelled datasets for the lab (`synth`, `train`, `evaluate`): the rules
+//! Labelled datasets for the lab (`synth`, `train`, `evaluate`): the one
+//! owner of the dataset format (`docs/dataset-format.md`), and the rules
 //! that decide which images a model may learn from, be tuned on, or be
 //! judged on.
+//!
+//! The format has one writer and one reader, so that every source of
+//! labelled images writes the same thing and every tool reads it the same
+//! way:
+//!
+//! - `format`: the label-file types (serde), run-length masks and the
+//!   image-level categories derived from findings;
+//! - `writer`: [`DatasetWriter`], the directory layout every source writes
+//!   through (`synth` for generated and inserted cases, `corpus` for real
+//!   radiographs; a future annotation import or research export plugs in
+//!   here);
+//! - `reader`: [`read_selected`], the cases of one or more datasets that a
+//!   [`Selection`] admits, read leniently, for `train` and `evaluate`
+//!   alike.
 //!
 //! A model only means something if the images it is judged on were never
 //! seen, tuned on or reserved elsewhere, and if no patient sits on both
@@ -18,17 +33,27 @@
 //!   `docs/dataset-format.md`, with the split and provenance in every
 //!   label file;
 //! - `selection`: which label files of a dataset a training run or an
-//!   evaluation takes (by split, source and age group).
+//!   evaluation takes (by split, source and age group): their different
+//!   needs are parameters of one [`Selection`].
 
 mod corpus;
+mod format;
+mod reader;
 mod reserved;
 mod selection;
 mod split;
+mod writer;
 
 pub use corpus::{CorpusOptions, CorpusSummary, import_corpus};
+pub use format::{
+    DATASET_SCHEMA, FindingLabel, ImageLabel, LABEL_SCHEMA, RunLengthMask, categories,
+    category_keys,
+};
+pub use reader::{Case, CaseLabel, LesionLabel, describe, read_cases, read_selected};
 pub use reserved::Reserved;
 pub use selection::{Provenance, Selection};
 pub use split::{Split, SplitFractions, assign_split};
+pub use writer::DatasetWriter;
 
 /// `source` of a label file for a generated thorax.
 pub const SOURCE_SYNTHETIC: &str = "synthetic";

@@ -1,12 +1,15 @@
-//! Reading a labelled dataset for evaluation (`docs/dataset-format.md`):
-//! the cases listed in `dataset.json`, or every `labels/*.json` when there
-//! is none, each with its image-level truth and its localised lesions.
+//! The one reader of labelled datasets (`docs/dataset-format.md`), for
+//! training and evaluation alike: the cases listed in `dataset.json`, or
+//! every `labels/*.json` when it lists none, each with its image-level
+//! truth, its findings and its provenance, and the subset a [`Selection`]
+//! admits.
 //!
 //! Labels are read leniently, so that real annotated data need only what
-//! evaluation uses: `image`, `categories` (or findings to derive them from)
-//! and, for localisation, each finding's `category`, `box` and optionally
-//! `mask`, `diameter_mm` and `tags`. Generator bookkeeping (`seed`,
-//! `index`, …) is not required.
+//! the tools use: `image`, `categories` (or findings to derive them from)
+//! and, for localisation and segmentation, each finding's `category`,
+//! `box` and optionally `mask`, `diameter_mm` and `tags`. Generator
+//! bookkeeping (`seed`, `index`, …) is not required, and unknown fields
+//! are ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,9 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::dataset::{Provenance, Selection};
+use super::format::RunLengthMask;
+use super::selection::{Provenance, Selection};
 use crate::findings::Category;
-use crate::synth::labels::RunLengthMask;
 
 /// One labelled case.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,14 +107,23 @@ struct DatasetFile {
     labels: Vec<String>,
 }
 
-/// The cases of the dataset in `dir` that `selection` admits, in order.
-pub fn read_selected(dir: &Path, selection: &Selection) -> anyhow::Result<Vec<Case>> {
-    let cases: Vec<Case> = read_cases(dir)?
-        .into_iter()
-        .filter(|c| selection.admits(&c.label.provenance))
-        .collect();
+/// The cases of the datasets in `dirs` that `selection` admits: dataset
+/// by dataset, each in its order. Training reads several datasets at once
+/// (a real corpus and lesions inserted into its training patients);
+/// evaluation reads one. It is an error when none is admitted, not when
+/// one dataset contributes nothing.
+pub fn read_selected(dirs: &[PathBuf], selection: &Selection) -> anyhow::Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for dir in dirs {
+        cases.extend(
+            read_cases(dir)?
+                .into_iter()
+                .filter(|c| selection.admits(&c.label.provenance)),
+        );
+    }
     if cases.is_empty() {
-        bail!("no case of {} is selected", dir.display());
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        bail!("no case of {} is selected", names.join(" + "));
     }
     Ok(cases)
 }
@@ -148,6 +160,38 @@ pub fn read_cases(dir: &Path) -> anyhow::Result<Vec<Case>> {
             })
         })
         .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct DatasetInfo {
+    #[serde(default)]
+    generator: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+/// How a dataset describes itself: its directory, with the generator,
+/// seed and case count of its `dataset.json` when it has one.
+pub fn describe(dir: &Path) -> String {
+    let info = std::fs::read_to_string(dir.join("dataset.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<DatasetInfo>(&text).ok());
+    match info {
+        Some(DatasetInfo {
+            generator,
+            seed,
+            count,
+        }) => format!(
+            "{} (generator {}, seed {}, {} cases)",
+            dir.display(),
+            generator.as_deref().unwrap_or("unknown"),
+            seed.map_or("unknown".into(), |s| s.to_string()),
+            count.map_or("unknown".into(), |c| c.to_string()),
+        ),
+        None => dir.display().to_string(),
+    }
 }
 
 /// The label files `dataset.json` lists, or else `labels/*.json`, sorted.

@@ -15,40 +15,42 @@
 //!   anatomy masks (`host`);
 //! - `render` turns attenuation into a processed 12-bit radiograph
 //!   (scatter, blur, quantum noise, log, unsharp mask, tone curve);
-//! - `dicom` writes it as a DX image, `labels` writes the JSON label.
+//! - `dicom` writes it as a DX image, `label` says what its label file
+//!   (`dataset::ImageLabel`) records.
 //!
 //! `insert` draws the same findings into real radiographs (PNG), and
-//! `dataset` writes a whole dataset directory (format in
-//! `docs/dataset-format.md`). Everything is deterministic: a case depends
+//! `dataset` writes a whole dataset directory through the lab's one
+//! dataset writer (format in `docs/dataset-format.md`). Everything is deterministic: a case depends
 //! only on the configuration, the dataset seed and its index.
 
-pub mod anatomy;
-pub mod canvas;
+mod anatomy;
+pub(in crate::lab) mod canvas;
 pub mod dataset;
-pub mod dicom;
-pub mod findings;
-pub mod host;
-pub mod insert;
-pub mod labels;
-pub mod lesions;
-pub mod opacities;
-pub mod real_anatomy;
-pub mod real_shape;
-pub mod render;
-pub mod rng;
-pub mod skeleton;
+pub(in crate::lab) mod dicom;
+pub(in crate::lab) mod findings;
+mod host;
+mod insert;
+mod label;
+mod lesions;
+mod opacities;
+mod real_anatomy;
+mod real_shape;
+mod render;
+mod rng;
+mod skeleton;
 #[cfg(test)]
 mod tests;
-pub mod vessels;
+mod vessels;
 
+pub use findings::{FindingKind, PlannedFinding};
+pub use lesions::Site;
 use serde::{Deserialize, Serialize};
 
 use anatomy::Anatomy;
 use canvas::{Grid, Mask, Pose};
 use dicom::{DxImage, Photometric};
-use findings::{DrawnFinding, FindingKind, FindingMix, PlannedFinding};
+use findings::{DrawnFinding, FindingMix};
 use host::{Host, Structure};
-use labels::{FindingLabel, ImageLabel, LABEL_SCHEMA};
 use rng::Rng;
 
 /// How a dataset is generated.
@@ -218,38 +220,6 @@ fn generate_planned(
 }
 
 impl SyntheticCase {
-    /// The label file contents; `image` is the DICOM path relative to the dataset.
-    pub fn label(&self, image: &str) -> ImageLabel {
-        let findings: Vec<FindingLabel> = self
-            .findings
-            .iter()
-            .filter_map(FindingLabel::from_drawn)
-            .collect();
-        ImageLabel {
-            schema: LABEL_SCHEMA.into(),
-            image: image.into(),
-            source: if self.background.is_some() {
-                "inserted".into()
-            } else {
-                "synthetic".into()
-            },
-            background: self.background.as_ref().map(insert::Background::name),
-            background_source: self.background.as_ref().and_then(|b| b.source.clone()),
-            split: self.background.as_ref().and_then(|b| b.split.clone()),
-            patient: self.background.as_ref().and_then(|b| b.patient.clone()),
-            seed: self.seed,
-            index: self.index,
-            rows: self.size as u32,
-            columns: self.size as u32,
-            pixel_spacing_mm: [self.spacing_mm, self.spacing_mm],
-            photometric_interpretation: self.photometric.as_str().into(),
-            // Inserted images' structures are estimates (real_anatomy).
-            anatomy_known: self.background.is_none() && !self.structures.is_empty(),
-            categories: labels::categories(&findings),
-            findings,
-        }
-    }
-
     /// An 8-bit PNG for looking at: windowed, MONOCHROME2, each finding's
     /// mask outline drawn in white.
     pub fn preview(&self, path: &std::path::Path) -> anyhow::Result<()> {

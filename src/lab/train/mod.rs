@@ -2,8 +2,9 @@
 //! `-v1`) on a labelled dataset directory and writes safetensors plus a
 //! complete manifest, ready for `chestnode analyze --model` or `analysis.model`.
 //!
-//! - `dataset`: decodes every image once, up front, through the node's own
-//!   imaging pipeline, and rasterises the label masks
+//! - `samples`: decodes every case the lab's dataset reader selects once,
+//!   up front, through the node's own imaging pipeline, and rasterises the
+//!   label masks
 //! - `augment`: shifts, scales, small rotations, exposure and noise (no flips)
 //! - `batch`: samples → input, targets and weights on the model's grids
 //! - `loss`: numerically stable binary cross-entropy with weights
@@ -11,6 +12,9 @@
 //! - `init`: deterministic initial weights from the seed
 //! - `checkpoint`: resume and best weights; `thresholds`: operating points
 //!   on the validation split; `export`: weights + manifest
+//! - `options`: what a run is told (flags, presets)
+//! - `validation_split`: which images train and which validate
+//! - `validation`: the validation pass, and the thresholds chosen from it
 //!
 //! The loss is image-level multi-label BCE plus a segmentation BCE on the
 //! map of every label (stride 4 in v2, 16 in v1), so the regions
@@ -19,35 +23,40 @@
 //! stops early when the validation loss has not improved for `patience`
 //! epochs, and the best epoch's weights are exported.
 
-pub mod augment;
+mod augment;
 pub mod batch;
-pub mod checkpoint;
-pub mod dataset;
-pub mod export;
+mod checkpoint;
+mod export;
 pub mod init;
-pub mod loss;
+mod loss;
 pub mod optimiser;
+mod options;
+mod samples;
 pub mod step;
-pub mod thresholds;
+mod thresholds;
+mod validation;
+mod validation_split;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use candle_core::{D, DType, Device};
+use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use fastrand::Rng;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dataset::{Selection, Split};
 use crate::imaging::Normalisation;
-use crate::model::compact::{ARCHITECTURE_V2, CompactNet, Config};
+use crate::model::compact::{CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
-use augment::AugmentationRanges;
-use checkpoint::{Checkpoint, EpochRecord, STATE_SCHEMA, TrainingState};
-use dataset::Dataset;
+pub use checkpoint::EpochRecord;
+use checkpoint::{Checkpoint, STATE_SCHEMA, TrainingState};
 use optimiser::{AdamW, AdamWConfig, CosineSchedule};
-use thresholds::ChosenThreshold;
+pub use options::TrainOptions;
+pub use thresholds::ChosenThreshold;
+use validation::validate;
+pub use validation_split::split;
+use validation_split::split_samples;
 
 /// The model's outputs: chestnode's category keys (so
 /// `findings::categorise` maps them), pleural effusion, and any
@@ -67,122 +76,6 @@ pub const NORMALISATION: NormalisationSpec = NormalisationSpec {
     low: -1.0,
     high: 1.0,
 };
-
-/// Everything a training run is told.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainOptions {
-    /// Dataset directories, read together.
-    pub data: Vec<PathBuf>,
-    /// Which of their label files to take (never the test split).
-    pub selection: Selection,
-    pub out: PathBuf,
-    /// Model name: the output files are `NAME.safetensors` and `NAME.toml`.
-    pub name: String,
-    /// `chestnet-compact-v2` (default) or `chestnet-compact-v1`.
-    pub architecture: String,
-    pub epochs: usize,
-    pub batch: usize,
-    /// Peak learning rate.
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-    pub warmup_steps: u64,
-    pub input_size: usize,
-    pub seed: u64,
-    /// Continue from `OUT/checkpoint` instead of starting afresh.
-    pub resume: bool,
-    /// Start from these weights (safetensors of the same architecture)
-    /// instead of the seeded initialisation.
-    pub init: Option<PathBuf>,
-    pub validation_fraction: f64,
-    /// Epochs without a better validation loss before stopping.
-    pub patience: usize,
-    /// Operating point of the thresholds where the validation split has
-    /// no real normal radiographs.
-    pub min_sensitivity: f64,
-    /// Where it has them: the share of real normals that any-abnormality
-    /// may not call positive (0.80: at most one normal in five flagged)...
-    pub normal_specificity: f64,
-    /// ...and that each finding label may not.
-    pub finding_specificity: f64,
-    /// Weight of the segmentation loss beside the image-level loss.
-    pub segmentation_weight: f64,
-    pub augmentation: AugmentationRanges,
-    /// `cpu` or `cuda`.
-    pub device: String,
-}
-
-impl TrainOptions {
-    /// Quick settings for trying things out.
-    pub fn new(data: Vec<PathBuf>, out: PathBuf) -> TrainOptions {
-        TrainOptions {
-            data,
-            selection: Selection::training(Vec::new(), false),
-            out,
-            name: "chestnet-compact".into(),
-            architecture: ARCHITECTURE_V2.into(),
-            epochs: 10,
-            batch: 8,
-            learning_rate: 2e-3,
-            weight_decay: 1e-4,
-            warmup_steps: 20,
-            input_size: 256,
-            seed: 1,
-            resume: false,
-            init: None,
-            validation_fraction: 0.15,
-            patience: 4,
-            min_sensitivity: 0.90,
-            normal_specificity: 0.80,
-            finding_specificity: 0.90,
-            segmentation_weight: 1.0,
-            augmentation: AugmentationRanges::default(),
-            device: "cpu".into(),
-        }
-    }
-
-    /// Named settings. `default` is what rebuilds the embedded default
-    /// model (`scripts/train_default_model.sh`, weights/README.md): a
-    /// 256-pixel input (a 5 mm nodule spans about 3.5 pixels of a 360 mm
-    /// field), batch 16, up to 25 epochs, peak learning rate 2e-3 after
-    /// 200 warm-up steps, patience 5, seed 1; about an hour on 2 CPU cores
-    /// for 2,400 images.
-    pub fn preset(name: &str, data: Vec<PathBuf>, out: PathBuf) -> anyhow::Result<TrainOptions> {
-        match name {
-            "default" => Ok(TrainOptions {
-                name: "chestnet-compact-default".into(),
-                epochs: 25,
-                batch: 16,
-                learning_rate: 2e-3,
-                warmup_steps: 200,
-                input_size: 256,
-                seed: 1,
-                patience: 5,
-                ..TrainOptions::new(data, out)
-            }),
-            // Real radiographs (a corpus and lesions inserted into its
-            // training patients' normals): wider acquisition augmentation
-            // and fewer, longer epochs; about an hour on 2 CPU cores for
-            // 4,000 images at 256².
-            "real" => Ok(TrainOptions {
-                name: "chestnet-compact-default".into(),
-                epochs: 12,
-                batch: 16,
-                learning_rate: 2e-3,
-                warmup_steps: 150,
-                input_size: 256,
-                seed: 1,
-                patience: 4,
-                augmentation: AugmentationRanges::real_world(),
-                // A finding label may call at most 5 % of real normals
-                // positive: the report shows every positive finding, and
-                // several labels at 10 % each add up on a normal film.
-                finding_specificity: 0.95,
-                ..TrainOptions::new(data, out)
-            }),
-            other => bail!("unknown preset {other:?} (known: default, real)"),
-        }
-    }
-}
 
 /// What a finished run produced.
 #[derive(Debug, Clone)]
@@ -209,7 +102,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         .with_context(|| format!("creating {}", options.out.display()))?;
 
     let started = Instant::now();
-    let dataset = dataset::load(
+    let dataset = samples::load(
         &options.data,
         &labels,
         options.input_size,
@@ -407,45 +300,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
         normalisation,
         &device,
     )?;
-    let any = labels.iter().position(|l| l == dataset::ANY_ABNORMALITY);
-    let real_normal: Vec<bool> = validation_indices
-        .iter()
-        .map(|&i| {
-            let sample = &dataset.samples[i];
-            sample.provenance.is_real() && any.is_some_and(|a| sample.targets[a] == Some(false))
-        })
-        .collect();
-    let chosen: Vec<ChosenThreshold> = (0..labels.len())
-        .map(|label| {
-            let mut scores = Vec::new();
-            let mut truth = Vec::new();
-            let mut normal = Vec::new();
-            for ((p, t), n) in validation
-                .probabilities
-                .iter()
-                .zip(&validation.truth)
-                .zip(&real_normal)
-            {
-                if let Some(t) = t[label] {
-                    scores.push(p[label]);
-                    truth.push(t);
-                    normal.push(*n);
-                }
-            }
-            let specificity = if labels[label] == dataset::ANY_ABNORMALITY {
-                options.normal_specificity
-            } else {
-                options.finding_specificity
-            };
-            thresholds::choose_for_specificity(
-                &scores,
-                &truth,
-                &normal,
-                specificity,
-                options.min_sensitivity,
-            )
-        })
-        .collect();
+    let chosen = validation.choose_thresholds(&dataset, &validation_indices, &labels, options);
     let best_epoch = state.best_epoch;
     let manifest = export::write_model(
         &options.out,
@@ -491,99 +346,6 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
     })
 }
 
-/// A validation pass's loss, probabilities and truth, per image.
-struct Validation {
-    loss: f64,
-    probabilities: Vec<Vec<f32>>,
-    truth: Vec<Vec<Option<bool>>>,
-}
-
-fn validate(
-    model: &CompactNet,
-    dataset: &Dataset,
-    indices: &[usize],
-    stride: usize,
-    options: &TrainOptions,
-    normalisation: Normalisation,
-    device: &Device,
-) -> anyhow::Result<Validation> {
-    let mut weighted_loss = 0.0;
-    let mut probabilities = Vec::new();
-    let mut truth = Vec::new();
-    for chunk in indices.chunks(options.batch) {
-        let batch = batch::assemble(dataset, chunk, stride, normalisation, None, device)?;
-        let output = model.forward_t(&batch.input, false)?;
-        let loss = step::combined_loss(&output, &batch, options.segmentation_weight)?;
-        weighted_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
-        let p = candle_nn::ops::sigmoid(&output.logits)?;
-        debug_assert_eq!(p.dim(D::Minus1)?, dataset.labels.len());
-        probabilities.extend(p.to_vec2::<f32>()?);
-        truth.extend(batch.truth);
-    }
-    Ok(Validation {
-        loss: weighted_loss / indices.len().max(1) as f64,
-        probabilities,
-        truth,
-    })
-}
-
-/// Training and validation indices: label files that carry a split keep
-/// it (a real corpus splits by patient, and lesions inserted into a
-/// patient's film inherit that patient's split); the rest (generated
-/// data) are split at random by [`split`].
-fn split_samples(
-    dataset: &Dataset,
-    fraction: f64,
-    seed: u64,
-) -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
-    let mut train = Vec::new();
-    let mut validation = Vec::new();
-    let mut unsplit = Vec::new();
-    for (index, sample) in dataset.samples.iter().enumerate() {
-        match sample.provenance.split {
-            Some(Split::Train) => train.push(index),
-            Some(Split::Validation) => validation.push(index),
-            Some(Split::Test) => bail!("{}: a test image reached training", sample.name),
-            None => unsplit.push(index),
-        }
-    }
-    if !unsplit.is_empty() {
-        if unsplit.len() >= 3 {
-            let (t, v) = split(unsplit.len(), fraction, seed)?;
-            train.extend(t.into_iter().map(|i| unsplit[i]));
-            validation.extend(v.into_iter().map(|i| unsplit[i]));
-        } else {
-            train.extend(unsplit);
-        }
-    }
-    if train.is_empty() || validation.is_empty() {
-        bail!(
-            "training needs images in both splits ({} training, {} validation)",
-            train.len(),
-            validation.len()
-        );
-    }
-    train.sort_unstable();
-    validation.sort_unstable();
-    Ok((train, validation))
-}
-
-/// Splits `0..count` into training and validation indices, reproducibly
-/// from `seed`; both get at least one image.
-pub fn split(count: usize, fraction: f64, seed: u64) -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
-    if count < 3 {
-        bail!("a dataset needs at least 3 images to train and validate, this one has {count}");
-    }
-    let validation = ((count as f64 * fraction).round() as usize).clamp(1, count - 2);
-    let mut order: Vec<usize> = (0..count).collect();
-    Rng::with_seed(seed ^ 0x5eed_5911_u64).shuffle(&mut order);
-    let mut validation_indices = order[..validation].to_vec();
-    let mut train_indices = order[validation..].to_vec();
-    validation_indices.sort_unstable();
-    train_indices.sort_unstable();
-    Ok((train_indices, validation_indices))
-}
-
 /// The epoch's batches; a last batch of one image joins the one before
 /// (batch normalisation cannot train on a single image).
 fn batches(order: &[usize], size: usize) -> Vec<&[usize]> {
@@ -613,16 +375,6 @@ fn progress_bar(total: u64, done: u64) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_is_reproducible_and_disjoint() {
-        let (train, validation) = split(20, 0.15, 3).unwrap();
-        assert_eq!(validation.len(), 3);
-        assert_eq!(train.len(), 17);
-        assert!(validation.iter().all(|v| !train.contains(v)));
-        assert_eq!(split(20, 0.15, 3).unwrap(), (train, validation));
-        assert!(split(2, 0.5, 1).is_err());
-    }
 
     #[test]
     fn a_lone_last_image_joins_the_previous_batch() {

@@ -3,9 +3,9 @@
 
 use super::findings::{FindingKind, FindingMix, PlannedFinding};
 use super::host::Structure;
-use super::labels::ImageLabel;
 use super::lesions::Site;
 use super::*;
+use crate::lab::dataset::ImageLabel;
 
 fn small(size: usize) -> SynthConfig {
     SynthConfig {

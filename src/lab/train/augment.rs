@@ -15,7 +15,7 @@
 
 use fastrand::Rng;
 
-use crate::synth::canvas::bilinear;
+use crate::lab::synth::canvas::bilinear;
 
 /// The ranges augmentation draws from.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -335,5 +335,4 @@ pub fn froc_point_at(curve: &[FrocPoint], rate: f64) -> Option<FrocPoint> {
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

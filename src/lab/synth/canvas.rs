@@ -46,10 +46,6 @@ impl Grid {
         self.size * self.size
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.size == 0
-    }
-
     /// Detector mm (from the centre) of a pixel's centre.
     fn detector_mm(&self, column: usize, row: usize) -> (f32, f32) {
         let half = self.size as f32 * self.spacing / 2.0;
@@ -83,11 +79,6 @@ impl Grid {
             (dx + half) / self.spacing - 0.5,
             (dy + half) / self.spacing - 0.5,
         )
-    }
-
-    /// Millimetres of anatomy per pixel.
-    pub fn mm_per_pixel(&self) -> f32 {
-        self.spacing / self.pose.scale
     }
 
     /// The pixel rectangle (first column, first row, last column, last row,

@@ -13,20 +13,20 @@
 //! `findings::categorise`. A category's score for ROC is the highest
 //! probability among its labels.
 //!
-//! - `dataset`: reading cases and labels
+//! Cases come from the lab's one dataset reader (`dataset::read_selected`).
+//!
 //! - `metrics`: ROC/AUC, bootstrap, sensitivity/specificity, FROC
 //! - `hits`: when a region finds a lesion, and matching marks to lesions
 //! - `subgroups`: nodules by location and size
 //! - `report`: the JSON and Markdown report
 //! - `plots`: ROC and FROC PNGs
 
-pub mod dataset;
-pub mod groups;
-pub mod hits;
+mod groups;
+mod hits;
 pub mod metrics;
-pub mod plots;
-pub mod report;
-pub mod subgroups;
+mod plots;
+mod report;
+mod subgroups;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,15 +34,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::analysis::{Outcome, analyse_path};
-use crate::dataset::Selection;
 use crate::findings::{Category, categorise};
+use crate::lab::dataset::{Case, Selection, read_selected};
 use crate::model::Model;
-use dataset::{Case, read_selected};
 use hits::{HIT_IOU, PredictedRegion, match_marks};
 use metrics::{Bootstrap, Confusion, FrocImage, froc_curve, froc_point_at};
+pub use report::EvaluationReport;
 use report::{
-    CaseProblem, CategoryResult, DatasetSummary, EvaluationReport, FALSE_POSITIVE_RATES,
-    FrocAtRate, FrocResult, ModelSummary, REPORT_SCHEMA,
+    CaseProblem, CategoryResult, DatasetSummary, FALSE_POSITIVE_RATES, FrocAtRate, FrocResult,
+    ModelSummary, REPORT_SCHEMA,
 };
 use subgroups::{LesionOutcome, RateThreshold, subgroup_results};
 
@@ -76,7 +76,7 @@ pub fn evaluate(
     options: &Options,
     progress: &dyn Fn(usize, usize),
 ) -> anyhow::Result<EvaluationReport> {
-    let cases = read_selected(&options.data, &options.selection)?;
+    let cases = read_selected(std::slice::from_ref(&options.data), &options.selection)?;
     let manifest_labels = model.manifest.labels.clone();
     for label in &mut model.manifest.labels {
         if !label.threshold.is_nan() {

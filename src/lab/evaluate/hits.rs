@@ -13,9 +13,9 @@
 //! not-yet-found lesion it overlaps most among those it hits. A mark that
 //! hits only lesions already found is a duplicate of them.
 
-use super::dataset::LesionLabel;
 use super::metrics::Mark;
-use crate::synth::labels::RunLengthMask;
+use crate::lab::dataset::LesionLabel;
+use crate::lab::dataset::RunLengthMask;
 
 /// Boxes overlapping at least this much are a hit whatever their centres.
 pub const HIT_IOU: f64 = 0.3;

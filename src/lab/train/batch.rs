@@ -17,7 +17,7 @@ use candle_core::{Device, Result, Tensor};
 use fastrand::Rng;
 
 use super::augment::{Augmentation, AugmentationRanges, average_pool};
-use super::dataset::{Dataset, MASK_STRIDE, MaskTarget, Sample};
+use super::samples::{Dataset, MASK_STRIDE, MaskTarget, Sample};
 use crate::imaging::Normalisation;
 
 /// Weight of a segmentation cell by its coverage: `1 + 19 × coverage`.

@@ -23,10 +23,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::format::{DATASET_SCHEMA, LABEL_SCHEMA, RunLengthMask, category_keys};
 use super::reserved::Reserved;
 use super::split::{Split, SplitFractions, assign_split};
-use crate::synth::dicom::{DxImage, Photometric};
-use crate::synth::labels::{RunLengthMask, category_keys};
+use super::writer::DatasetWriter;
+use crate::lab::synth::dicom::{DxImage, Photometric};
 
 /// Assumed detector width across the longer side, mm (the images carry no
 /// spacing; an adult PA film is about 35–43 cm wide).
@@ -146,12 +147,11 @@ pub fn import_corpus(options: &CorpusOptions) -> anyhow::Result<CorpusSummary> {
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
-    std::fs::create_dir_all(staging.join("images"))?;
-    std::fs::create_dir_all(staging.join("labels"))?;
+    let writer = DatasetWriter::create(&staging)?;
     let written: Vec<String> = planned
         .par_iter()
         .enumerate()
-        .map(|(index, p)| write_case(&staging, index, p))
+        .map(|(index, p)| write_case(&writer, index, p))
         .collect::<anyhow::Result<_>>()?;
 
     let mut counts: BTreeMap<String, BTreeMap<String, BTreeMap<String, usize>>> = BTreeMap::new();
@@ -171,7 +171,7 @@ pub fn import_corpus(options: &CorpusOptions) -> anyhow::Result<CorpusSummary> {
         counts,
     };
     let manifest = json!({
-        "schema": "chestnode-dataset/1",
+        "schema": DATASET_SCHEMA,
         "generator": format!("chestnode corpus {}", env!("CARGO_PKG_VERSION")),
         "seed": options.seed,
         "count": planned.len(),
@@ -181,10 +181,7 @@ pub fn import_corpus(options: &CorpusOptions) -> anyhow::Result<CorpusSummary> {
         "counts": summary.counts,
         "labels": written,
     });
-    std::fs::write(
-        staging.join("dataset.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    writer.write_manifest(&manifest)?;
     std::fs::rename(&staging, &options.out)
         .with_context(|| format!("renaming into {}", options.out.display()))?;
     Ok(summary)
@@ -381,7 +378,7 @@ fn findings(row: &Row, rows: u32, columns: u32, spacing: f32) -> anyhow::Result<
     Ok(out)
 }
 
-fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
+fn write_case(writer: &DatasetWriter, index: usize, p: &Planned) -> anyhow::Result<String> {
     let row = &p.row;
     let path = p.base.join(&row.file);
     let grey = image::open(&path)
@@ -395,7 +392,7 @@ fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
         .map(|&v| (u32::from(v) * 4095 / 255) as u16)
         .collect();
     let name = format!("real-{index:06}");
-    let image = format!("images/{name}.dcm");
+    let image = DatasetWriter::image(&name);
     let patient_id = format!("CORPUS-{index:06}");
     let description = format!("PUBLIC CORPUS {}", row.source.to_ascii_uppercase());
     DxImage {
@@ -410,7 +407,7 @@ fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
         description: "CHEST - PUBLIC RESEARCH CORPUS",
         identity: Some((&patient_id, &description)),
     }
-    .write(&out.join(&image))?;
+    .write(&writer.image_path(&name))?;
     let mut categories = p.categories.clone();
     let findings = findings(row, rows, columns, spacing)
         .with_context(|| format!("{}: {}", row.source, row.file))?;
@@ -421,7 +418,7 @@ fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
         }
     }
     let label = json!({
-        "schema": "chestnode-labels/1",
+        "schema": LABEL_SCHEMA,
         "image": image,
         "source": row.source,
         "real": true,
@@ -446,9 +443,7 @@ fn write_case(out: &Path, index: usize, p: &Planned) -> anyhow::Result<String> {
         "categories": categories,
         "findings": findings,
     });
-    let label_path = format!("labels/{name}.json");
-    std::fs::write(out.join(&label_path), serde_json::to_vec_pretty(&label)?)?;
-    Ok(label_path)
+    writer.write_label(&name, &label)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Labelled datasets (docs/dataset-format.md) decoded once into memory,
-//! ready for training: one or more directories (e.g. a real corpus and
-//! lesions inserted into its training patients), the label files that
-//! [`Selection`] admits (never the test split).
+//! Labelled datasets decoded once into memory, ready for training: the
+//! cases of one or more directories (e.g. a real corpus and lesions
+//! inserted into its training patients) that [`Selection`] admits (never
+//! the test split), read by the lab's one dataset reader
+//! ([`read_selected`]).
 //!
 //! Every image goes through the node's own imaging pipeline —
 //! [`load_radiograph`] and [`model_input`] — so the model trains on exactly
@@ -17,16 +18,15 @@
 //! move it with the image; it is pooled to the model's map grid per
 //! batch). A positive label with no mask has an unknown segmentation.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use rayon::prelude::*;
-use serde::Deserialize;
 
-use crate::dataset::{Provenance, Selection};
 use crate::imaging::{InputGeometry, Normalisation, load_radiograph, model_input};
-use crate::synth::labels::RunLengthMask;
+use crate::lab::dataset::{
+    Case, LesionLabel, Provenance, RunLengthMask, Selection, describe, read_selected,
+};
 
 /// The label that is true when an image has any finding at all.
 pub const ANY_ABNORMALITY: &str = "any-abnormality";
@@ -79,38 +79,7 @@ impl Dataset {
     }
 }
 
-/// The parts of a label file training reads (unknown fields are ignored,
-/// so real annotated data may carry more).
-#[derive(Debug, Deserialize)]
-struct LabelFile {
-    image: String,
-    #[serde(default)]
-    categories: BTreeMap<String, bool>,
-    #[serde(default)]
-    findings: Vec<FindingEntry>,
-    #[serde(flatten)]
-    provenance: Provenance,
-}
-
-#[derive(Debug, Deserialize)]
-struct FindingEntry {
-    category: String,
-    #[serde(default)]
-    mask: Option<RunLengthMask>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DatasetInfo {
-    #[serde(default)]
-    generator: Option<String>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default)]
-    count: Option<u64>,
-}
-
-/// Loads every `labels/*.json` of each of `dirs` (sorted) that
-/// `selection` admits, with its image.
+/// Loads every case of `dirs` that `selection` admits, with its image.
 pub fn load(
     dirs: &[PathBuf],
     labels: &[String],
@@ -120,34 +89,10 @@ pub fn load(
     if !size.is_multiple_of(16) || size < 32 {
         bail!("the input size must be a multiple of 16 and at least 32, not {size}");
     }
-    let mut chosen: Vec<(&Path, PathBuf, LabelFile)> = Vec::new();
-    for dir in dirs {
-        let label_dir = dir.join("labels");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&label_dir)
-            .with_context(|| format!("reading {}", label_dir.display()))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-        files.sort();
-        if files.is_empty() {
-            bail!("{} has no label files", label_dir.display());
-        }
-        for file in files {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let label: LabelFile = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", file.display()))?;
-            if selection.admits(&label.provenance) {
-                chosen.push((dir.as_path(), file, label));
-            }
-        }
-    }
-    if chosen.is_empty() {
-        bail!("no label file in {dirs:?} is selected for training");
-    }
+    let chosen = read_selected(dirs, selection)?;
     let samples = chosen
         .into_par_iter()
-        .map(|(dir, file, label)| load_sample(dir, &file, label, labels, size))
+        .map(|case| load_sample(case, labels, size))
         .collect::<anyhow::Result<Vec<Sample>>>()?;
     Ok(Dataset {
         dirs: dirs.to_vec(),
@@ -162,34 +107,12 @@ pub fn load(
     })
 }
 
-fn describe(dir: &Path) -> String {
-    let info = std::fs::read_to_string(dir.join("dataset.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<DatasetInfo>(&text).ok());
-    match info {
-        Some(DatasetInfo {
-            generator,
-            seed,
-            count,
-        }) => format!(
-            "{} (generator {}, seed {}, {} cases)",
-            dir.display(),
-            generator.as_deref().unwrap_or("unknown"),
-            seed.map_or("unknown".into(), |s| s.to_string()),
-            count.map_or("unknown".into(), |c| c.to_string()),
-        ),
-        None => dir.display().to_string(),
-    }
-}
-
-fn load_sample(
-    dir: &Path,
-    label_path: &Path,
-    label: LabelFile,
-    labels: &[String],
-    size: usize,
-) -> anyhow::Result<Sample> {
-    let image_path = dir.join(&label.image);
+fn load_sample(case: Case, labels: &[String], size: usize) -> anyhow::Result<Sample> {
+    let Case {
+        label_path,
+        image_path,
+        label,
+    } = case;
     let object = dicom_object::open_file(&image_path)
         .with_context(|| format!("reading {}", image_path.display()))?;
     let radiograph =
@@ -204,7 +127,7 @@ fn load_sample(
     let mut targets = Vec::with_capacity(labels.len());
     let mut masks = Vec::with_capacity(labels.len());
     for name in labels {
-        let counts_towards = |f: &&FindingEntry| name == ANY_ABNORMALITY || &f.category == name;
+        let counts_towards = |f: &&LesionLabel| name == ANY_ABNORMALITY || &f.category == name;
         let target = match label.categories.get(name) {
             Some(&value) => Some(value),
             None if name == ANY_ABNORMALITY && !label.categories.is_empty() => {
@@ -212,7 +135,7 @@ fn load_sample(
             }
             None => None,
         };
-        let relevant: Vec<&FindingEntry> = label.findings.iter().filter(counts_towards).collect();
+        let relevant: Vec<&LesionLabel> = label.findings.iter().filter(counts_towards).collect();
         let mask = match target {
             Some(false) => MaskTarget::Empty,
             _ if relevant.is_empty() || relevant.iter().any(|f| f.mask.is_none()) => {
