@@ -19,6 +19,10 @@ def top_module(path):
     parts = rel.split(os.sep)
     if parts[0] == "cli":
         return None  # the binary's own files, not the library
+    if parts[0] == "lab" and len(parts) > 2:
+        return "lab::" + parts[1]  # the lab's folders are modules of their own
+    if parts[0] == "lab" and len(parts) == 2 and parts[1] != "mod.rs":
+        return "lab::" + parts[1][:-3]
     return parts[0][:-3] if len(parts) == 1 else parts[0]
 
 
@@ -39,9 +43,15 @@ def edges():
                 continue
             text = strip_comments(open(path, encoding="utf-8").read())
             # crate::x and grouped imports `use crate::{x, y::z}`
-            targets = set(re.findall(r"crate::([a-z_][a-z0-9_]*)", text))
+            targets = set(re.findall(r"crate::(lab::[a-z_][a-z0-9_]*|[a-z_][a-z0-9_]*)", text))
             for group in re.findall(r"crate::\{([^}]*)\}", text):
                 targets |= set(re.findall(r"(?:^|,)\s*([a-z_][a-z0-9_]*)", group))
+            for group in re.findall(r"crate::lab::\{([^}]*)\}", text):
+                targets |= {"lab::" + t for t in re.findall(r"(?:^|,)\s*([a-z_][a-z0-9_]*)", group)}
+            targets.discard("lab")
+            if source.startswith("lab::"):
+                # super::x inside a lab folder's root file is a sibling
+                targets |= {"lab::" + t for t in re.findall(r"super::super::([a-z_][a-z0-9_]*)", text)}
             graph.setdefault(source, set()).update(t for t in targets if t != source)
     return graph
 

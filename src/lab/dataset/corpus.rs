@@ -23,11 +23,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::dicom::{DxImage, Photometric};
 use super::format::{DATASET_SCHEMA, LABEL_SCHEMA, RunLengthMask, category_keys};
 use super::reserved::Reserved;
 use super::split::{Split, SplitFractions, assign_split};
 use super::writer::DatasetWriter;
-use crate::lab::synth::dicom::{DxImage, Photometric};
 
 /// Assumed detector width across the longer side, mm (the images carry no
 /// spacing; an adult PA film is about 35–43 cm wide).

@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::vocabulary::{FindingDetails, FindingKind, PLEURAL_EFFUSION_KEY};
 use crate::findings::Category;
-use crate::lab::synth::findings::{FindingDetails, FindingKind, PLEURAL_EFFUSION_KEY};
 
 /// `schema` of a label file.
 pub const LABEL_SCHEMA: &str = "chestnode-labels/1";

@@ -9,6 +9,10 @@
 //!
 //! - `format`: the label-file types (serde), run-length masks and the
 //!   image-level categories derived from findings;
+//! - `vocabulary`: a finding's kind and details, as every source names
+//!   them;
+//! - `dicom`: how a dataset stores an image (a DX Part-10 file), for the
+//!   generator and the corpus import alike;
 //! - `writer`: [`DatasetWriter`], the directory layout every source writes
 //!   through (`synth` for generated and inserted cases, `corpus` for real
 //!   radiographs; a future annotation import or research export plugs in
@@ -37,11 +41,13 @@
 //!   needs are parameters of one [`Selection`].
 
 mod corpus;
+pub(in crate::lab) mod dicom;
 mod format;
 mod reader;
 mod reserved;
 mod selection;
 mod split;
+mod vocabulary;
 mod writer;
 
 pub use corpus::{CorpusOptions, CorpusSummary, import_corpus};
@@ -53,6 +59,7 @@ pub use reader::{Case, CaseLabel, LesionLabel, describe, read_cases, read_select
 pub use reserved::Reserved;
 pub use selection::{Provenance, Selection};
 pub use split::{Split, SplitFractions, assign_split};
+pub use vocabulary::{FindingDetails, FindingKind, Margin, PLEURAL_EFFUSION_KEY, Solidity};
 pub use writer::DatasetWriter;
 
 /// `source` of a label file for a generated thorax.

@@ -12,44 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::anatomy::{Anatomy, Ellipse, MU_WATER, side_sign};
 use super::canvas::{Mask, chord};
 use super::host::{Host, Structure};
-use super::lesions::{Margin, RoundLesion, Site, Solidity, place_and_draw, size_bin};
+use super::lesions::{RoundLesion, Site, place_and_draw, size_bin};
 use super::opacities::{self, Lobe};
 use super::rng::Rng;
-use crate::findings::Category;
-
-/// The kinds of finding the generator draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
-    Nodule,
-    Mass,
-    Consolidation,
-    GroundGlass,
-    Tuberculosis,
-    MediastinalWidening,
-    MediastinalMass,
-    Emphysema,
-    PleuralEffusion,
-}
-
-/// Category key of pleural effusion, which has no chestnode category yet.
-pub const PLEURAL_EFFUSION_KEY: &str = "pleural-effusion";
-
-impl FindingKind {
-    /// The label category: a chestnode category key, or `pleural-effusion`.
-    pub fn category_key(self) -> &'static str {
-        match self {
-            FindingKind::Nodule | FindingKind::Mass => Category::NoduleMass.key(),
-            FindingKind::Consolidation | FindingKind::GroundGlass => Category::Consolidation.key(),
-            FindingKind::Tuberculosis => Category::Tuberculosis.key(),
-            FindingKind::MediastinalWidening | FindingKind::MediastinalMass => {
-                Category::MediastinalMass.key()
-            }
-            FindingKind::Emphysema => Category::Emphysema.key(),
-            FindingKind::PleuralEffusion => PLEURAL_EFFUSION_KEY,
-        }
-    }
-}
+use crate::lab::dataset::{FindingDetails, FindingKind, Margin, Solidity};
 
 /// One finding to draw, as planned.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,31 +125,6 @@ impl FindingMix {
             })
             .collect()
     }
-}
-
-/// Details a label carries besides category, mask and tags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FindingDetails {
-    /// Nodules and masses: mean diameter as measured on the image, mm.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diameter_mm: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub solidity: Option<Solidity>,
-    /// Nodules: `smooth`, `lobulated` or `spiculated`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin: Option<Margin>,
-    /// Nodules: a calcified granuloma.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calcified: Option<bool>,
-    /// `lobar` or `patchy` (consolidation, ground-glass); `widening` or `mass` (mediastinum).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lobe: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cavities: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fibrotic_streaks: Option<u32>,
 }
 
 /// A drawn finding: what it is, where (its mask), and its tags.

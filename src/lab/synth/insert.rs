@@ -22,8 +22,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::canvas::{Grid, Mask, Pose};
-use super::dicom::Photometric;
-use super::findings::{self, DrawnFinding, FindingDetails, FindingKind, PlannedFinding};
+use super::findings::{self, DrawnFinding, PlannedFinding};
 use super::host::{Host, Structure};
 use super::lesions::Site;
 use super::opacities;
@@ -31,6 +30,8 @@ use super::render::{gaussian_blur, percentile};
 use super::rng::Rng;
 use super::{SynthConfig, SyntheticCase};
 use super::{real_anatomy, real_shape};
+use crate::lab::dataset::dicom::Photometric;
+use crate::lab::dataset::{FindingDetails, FindingKind};
 
 /// Assumed detector width of a PNG radiograph, mm.
 const REAL_FIELD_OF_VIEW_MM: f32 = 400.0;

@@ -16,6 +16,7 @@ use super::anatomy::MU_WATER;
 use super::canvas::{Mask, chord};
 use super::host::{Host, Structure};
 use super::rng::Rng;
+use crate::lab::dataset::{Margin, Solidity};
 
 /// Where a lesion is to be placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,24 +27,6 @@ pub enum Site {
     FreeLung,
     /// Overlapping this structure.
     Over(Structure),
-}
-
-/// The outline of a lesion, as a reader describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Margin {
-    Smooth,
-    /// Deeper bumps of the outline.
-    Lobulated,
-    /// Thin strands radiating into the lung (suspicious for cancer).
-    Spiculated,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Solidity {
-    Solid,
-    PartSolid,
 }
 
 /// A round lesion's shape.

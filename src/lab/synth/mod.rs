@@ -26,7 +26,6 @@
 mod anatomy;
 pub(in crate::lab) mod canvas;
 pub mod dataset;
-pub(in crate::lab) mod dicom;
 pub(in crate::lab) mod findings;
 mod host;
 mod insert;
@@ -42,13 +41,14 @@ mod skeleton;
 mod tests;
 mod vessels;
 
-pub use findings::{FindingKind, PlannedFinding};
+pub use crate::lab::dataset::FindingKind;
+pub use findings::PlannedFinding;
 pub use lesions::Site;
 use serde::{Deserialize, Serialize};
 
+use crate::lab::dataset::dicom::{DxImage, Photometric};
 use anatomy::Anatomy;
 use canvas::{Grid, Mask, Pose};
-use dicom::{DxImage, Photometric};
 use findings::{DrawnFinding, FindingMix};
 use host::{Host, Structure};
 use rng::Rng;

@@ -1,10 +1,11 @@
 //! The generator's contract: deterministic for a seed, and its labels
 //! match its masks and its anatomy.
 
-use super::findings::{FindingKind, FindingMix, PlannedFinding};
+use super::findings::{FindingMix, PlannedFinding};
 use super::host::Structure;
 use super::lesions::Site;
 use super::*;
+use crate::lab::dataset::FindingKind;
 use crate::lab::dataset::ImageLabel;
 
 fn small(size: usize) -> SynthConfig {

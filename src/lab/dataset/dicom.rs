@@ -1,5 +1,8 @@
-//! Writing a generated radiograph as a DICOM DX image (Digital X-Ray Image
-//! Storage – For Presentation), PA chest, 12 bits stored.
+//! How a dataset stores an image: a DICOM DX file (Digital X-Ray Image
+//! Storage – For Presentation), PA chest, 12 bits stored. The generator
+//! writes its radiographs this way and the corpus import its real ones, so
+//! every image a model is trained or judged on goes through the node's own
+//! reading path.
 //!
 //! The header is what a real detector sends for a processed PA chest
 //! film, so the node's own gate and pipeline treat it like any other:
