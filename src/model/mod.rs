@@ -14,20 +14,12 @@
 //! map* over the input square (class activation map or segmentation), from
 //! which `findings` draws regions.
 
-pub mod batch_norm_train;
 pub mod compact;
-pub mod conv3x3;
-pub mod conv_im2col;
-pub mod cpu_gemm;
-pub mod cpu_input;
-pub mod dense_block_cpu;
+mod cpu;
 pub mod densenet;
 pub mod embedded;
 pub mod manifest;
-pub mod pointwise;
-pub mod scale_shift_relu;
 pub mod seeded;
-pub mod stem_cpu;
 
 pub use manifest::{LoadedManifest, Manifest};
 

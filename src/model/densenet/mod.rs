@@ -11,12 +11,19 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Linear, VarBuilder};
 
+mod conv3x3_taps;
+mod dense_block_cpu;
+mod pointwise;
+mod scale_shift_relu;
+mod stem_cpu;
+
+use conv3x3_taps::Conv3x3;
+use dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
+use pointwise::PointwiseConv;
+use scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
+use stem_cpu::StemCpu;
+
 use crate::model::conv_no_bias as conv;
-use crate::model::conv3x3::Conv3x3;
-use crate::model::dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
-use crate::model::pointwise::PointwiseConv;
-use crate::model::scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
-use crate::model::stem_cpu::StemCpu;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_gemm::matmul_into;
+use crate::model::cpu::matmul_into;
 
 /// The weights of one 3×3 convolution, rearranged for the product.
 #[derive(Debug, Clone)]

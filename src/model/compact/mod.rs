@@ -37,8 +37,12 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
 
-use crate::model::batch_norm_train::batch_norm_relu_train;
-use crate::model::conv_im2col::conv3x3;
+mod batch_norm_train;
+mod conv_im2col;
+
+use batch_norm_train::batch_norm_relu_train;
+use conv_im2col::conv3x3;
+
 use crate::model::conv_no_bias;
 
 /// Architecture hyper-parameters.

@@ -15,12 +15,12 @@
 //! 3. the 3×3 convolution of `bottleneck` as stacked taps and shifted sums,
 //!    written to channels `c..c + growth`.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 
-use crate::model::conv3x3::Conv3x3;
-use crate::model::pointwise::HostPointwise;
-use crate::model::scale_shift_relu::ScaleShiftRelu;
+use super::conv3x3_taps::Conv3x3;
+use super::pointwise::HostPointwise;
+use super::scale_shift_relu::ScaleShiftRelu;
+use crate::model::cpu::contiguous_f32;
 
 /// One dense layer's weights on the host.
 #[derive(Debug, Clone)]

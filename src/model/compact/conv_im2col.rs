@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_input::contiguous_f32;
+use crate::model::cpu::contiguous_f32;
 
 /// `W · cols(x)`: `x` is `[n, c, h, w]`, `weight` `[o, c, 3, 3]`; returns
 /// `[n, o, ho, wo]` with `ho = (h - 1) / stride + 1` (padding 1).

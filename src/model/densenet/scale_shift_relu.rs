@@ -6,9 +6,10 @@
 //! operations the multiply, add and ReLU would each allocate and traverse a
 //! tensor that large, on one thread.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
+
+use crate::model::cpu::contiguous_f32;
 
 /// Per-channel scale and shift, followed by a ReLU.
 #[derive(Debug, Clone)]

@@ -7,11 +7,10 @@
 //! the patch matrix is gathered row-parallel, one gemm writes onto the bias,
 //! and the ReLU and pool run together, a channel per task.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_gemm::matmul_into;
+use crate::model::cpu::{contiguous_f32, matmul_into};
 
 /// The stem's convolution geometry: DenseNet's 7×7, stride 2, padding 3.
 const KERNEL: usize = 7;

@@ -8,11 +8,10 @@
 //! writes the product onto the bias itself (`dst = bias + W·X`), and the
 //! ReLU follows in place, in parallel: one allocation, one extra pass.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use candle_nn::Conv2d;
 
-use crate::model::cpu_gemm::{matmul_into, relu_in_place};
+use crate::model::cpu::{contiguous_f32, matmul_into, relu_in_place};
 
 /// A 1×1 convolution, optionally followed by a ReLU.
 #[derive(Debug, Clone)]
