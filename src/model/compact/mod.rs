@@ -41,7 +41,7 @@ mod batch_norm_train;
 mod conv_im2col;
 
 use batch_norm_train::batch_norm_relu_train;
-use conv_im2col::conv3x3;
+use conv_im2col::conv3x3_im2col;
 
 use crate::model::conv_no_bias;
 
@@ -129,7 +129,7 @@ impl ConvBnRelu {
         // On the CPU, im2col + matmul: same result, and a backward pass
         // several times faster than candle's (see `conv_im2col`).
         let convolved = if x.device().is_cpu() {
-            conv3x3(x, self.conv.weight(), self.conv.config().stride)?
+            conv3x3_im2col(x, self.conv.weight(), self.conv.config().stride)?
         } else {
             self.conv.forward(x)?
         };
@@ -144,7 +144,7 @@ impl ConvBnRelu {
 
 /// A 1×1 convolution with bias, computed as a batched matrix product
 /// (candle's 1×1 convolution would take its slow transposed-convolution
-/// path backwards). Unlike `model::pointwise`, DenseNet's host-side
+/// path backwards). Unlike `densenet::pointwise`, DenseNet's host-side
 /// inference kernel, it stays in candle's graph so that it trains. Tensor names are a `Conv2d`'s: `weight [out, in, 1, 1]`
 /// and `bias [out]`.
 #[derive(Debug, Clone)]

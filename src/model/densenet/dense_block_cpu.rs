@@ -17,7 +17,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 
-use super::conv3x3_taps::Conv3x3;
+use super::conv3x3_taps::Conv3x3Taps;
 use super::pointwise::HostPointwise;
 use super::scale_shift_relu::ScaleShiftRelu;
 use crate::model::cpu::contiguous_f32;
@@ -28,7 +28,7 @@ pub struct HostDenseLayer {
     pub norm1: ScaleShiftRelu,
     /// conv1 with norm2 folded in.
     pub conv1_norm2: HostPointwise,
-    pub conv2: Conv3x3,
+    pub conv2: Conv3x3Taps,
 }
 
 /// A dense block's layers, applied to `[n, c, h, w]` f32 input.

@@ -17,7 +17,7 @@ mod pointwise;
 mod scale_shift_relu;
 mod stem_cpu;
 
-use conv3x3_taps::Conv3x3;
+use conv3x3_taps::Conv3x3Taps;
 use dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
 use pointwise::PointwiseConv;
 use scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
@@ -142,7 +142,7 @@ impl DenseLayer {
         Ok(HostDenseLayer {
             norm1: self.norm1.fused,
             conv1_norm2: self.conv1_norm2.host().clone(),
-            conv2: Conv3x3::new(self.conv2.weight())?,
+            conv2: Conv3x3Taps::new(self.conv2.weight())?,
         })
     }
 }
