@@ -22,7 +22,7 @@ use crate::model::cpu::contiguous_f32;
 /// `W · cols(x)`: `x` is `[n, c, h, w]`, `weight` `[o, c, 3, 3]`; returns
 /// `[n, o, ho, wo]` with `ho = (h - 1) / stride + 1` (padding 1).
 /// Differentiable in both arguments.
-pub fn conv3x3_im2col(x: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
+pub(super) fn conv3x3_im2col(x: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
     let (batch, channels, height, width) = x.dims4()?;
     let (out_channels, weight_channels, kh, kw) = weight.dims4()?;
     if (kh, kw) != (3, 3) || weight_channels != channels || !(1..=2).contains(&stride) {

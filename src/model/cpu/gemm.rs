@@ -8,7 +8,7 @@
 
 /// `dst = W·X` (or `dst += W·X` when `accumulate`), for a row-major
 /// `m×k` `lhs`, `k×n` `rhs` and `m×n` `dst`, on rayon's threads.
-pub fn matmul_into(
+pub(crate) fn matmul_into(
     (m, n, k): (usize, usize, usize),
     lhs: &[f32],
     rhs: &[f32],
@@ -50,7 +50,7 @@ pub fn matmul_into(
 }
 
 /// `v = max(0, v)` over a buffer, in parallel chunks.
-pub fn relu_in_place(values: &mut [f32]) {
+pub(crate) fn relu_in_place(values: &mut [f32]) {
     use rayon::prelude::*;
     values
         .par_chunks_mut(PARALLEL_CHUNK)
@@ -59,7 +59,7 @@ pub fn relu_in_place(values: &mut [f32]) {
 
 /// Elements per parallel element-wise task: large enough to outweigh the
 /// cost of scheduling it.
-pub const PARALLEL_CHUNK: usize = 16 * 1024;
+const PARALLEL_CHUNK: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use crate::model::cpu::matmul_into;
 /// The weights of one 3×3 convolution, rearranged as stacked taps for the
 /// product.
 #[derive(Debug, Clone)]
-pub struct Conv3x3Taps {
+pub(super) struct Conv3x3Taps {
     /// Row-major `[9 × out, in]`: row `tap × out + o` holds kernel tap
     /// `tap` of output channel `o`.
     taps: Vec<f32>,
@@ -31,7 +31,7 @@ pub struct Conv3x3Taps {
 
 impl Conv3x3Taps {
     /// From a `[out, in, 3, 3]` convolution weight.
-    pub fn new(weight: &Tensor) -> Result<Conv3x3Taps> {
+    pub(super) fn new(weight: &Tensor) -> Result<Conv3x3Taps> {
         let (out_channels, in_channels, kh, kw) = weight.dims4()?;
         if (kh, kw) != (3, 3) {
             candle_core::bail!("Conv3x3Taps needs a 3×3 kernel, got {kh}×{kw}");
@@ -48,20 +48,20 @@ impl Conv3x3Taps {
         })
     }
 
-    pub fn out_channels(&self) -> usize {
+    pub(super) fn out_channels(&self) -> usize {
         self.out_channels
     }
 
     /// How many floats [`Conv3x3Taps::convolve`] needs as scratch for a
     /// `height × width` input.
-    pub fn scratch_len(&self, height: usize, width: usize) -> usize {
+    pub(super) fn scratch_len(&self, height: usize, width: usize) -> usize {
         9 * self.out_channels * height * width
     }
 
     /// Convolves one `[in, height, width]` image into `out`
     /// (`[out, height, width]`), overwriting it; `scratch` holds at least
     /// [`Conv3x3Taps::scratch_len`] floats.
-    pub fn convolve(
+    pub(super) fn convolve(
         &self,
         input: &[f32],
         (height, width): (usize, usize),

@@ -24,21 +24,21 @@ use crate::model::cpu::contiguous_f32;
 
 /// One dense layer's weights on the host.
 #[derive(Debug, Clone)]
-pub struct HostDenseLayer {
-    pub norm1: ScaleShiftRelu,
+pub(super) struct HostDenseLayer {
+    pub(super) norm1: ScaleShiftRelu,
     /// conv1 with norm2 folded in.
-    pub conv1_norm2: HostPointwise,
-    pub conv2: Conv3x3Taps,
+    pub(super) conv1_norm2: HostPointwise,
+    pub(super) conv2: Conv3x3Taps,
 }
 
 /// A dense block's layers, applied to `[n, c, h, w]` f32 input.
 #[derive(Debug, Clone)]
-pub struct DenseBlockCpu {
+pub(super) struct DenseBlockCpu {
     layers: Vec<HostDenseLayer>,
 }
 
 impl DenseBlockCpu {
-    pub fn new(layers: Vec<HostDenseLayer>) -> DenseBlockCpu {
+    pub(super) fn new(layers: Vec<HostDenseLayer>) -> DenseBlockCpu {
         DenseBlockCpu { layers }
     }
 
