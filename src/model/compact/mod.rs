@@ -6,7 +6,10 @@
 //! Layers are chosen to train with candle on a CPU: strided 3×3
 //! convolutions (no pooling with overlapping windows), batch
 //! normalisation, ReLU, a global mean, a spatial maximum, integer nearest
-//! upsampling and 1×1 convolutions (as matrix products).
+//! upsampling and 1×1 convolutions (as matrix products). On the CPU two of
+//! them run as hand-written operations with their own backward passes,
+//! private to this architecture: the 3×3 convolution (`conv_im2col`) and
+//! batch norm + ReLU in training mode (`batch_norm_train`).
 //!
 //! ```text
 //! input 1×S×S                                   (S = 256 for the default model)

@@ -1,6 +1,6 @@
 //! Dense row-major matrix products on the CPU, straight through the `gemm`
-//! crate, for the hand-fused layers (`pointwise`, `conv3x3`,
-//! `dense_block_cpu`).
+//! crate, for DenseNet's hand-fused layers (`densenet::pointwise`,
+//! `densenet::conv3x3_taps`, `densenet::stem_cpu`).
 //!
 //! candle's own product always allocates a zeroed destination; these write
 //! into a buffer the caller owns — a scratch buffer reused across layers, or

@@ -7,6 +7,14 @@
 //! converted state_dict loads as is (see `tools/convert_xrv_densenet.py`).
 //! Batch normalisation is folded at load time into a per-channel scale and
 //! shift: inference needs nothing else from it.
+//!
+//! On the CPU the forward pass runs through hand-fused operations, private
+//! to this architecture (BENCHMARKS.md has their measurements): the stem
+//! (`stem_cpu`), each dense block over one buffer (`dense_block_cpu`), 1×1
+//! convolutions with bias and ReLU (`pointwise`), 3×3 convolutions as
+//! stacked taps (`conv3x3_taps`) and folded norm + ReLU (+ pool) passes
+//! (`scale_shift_relu`). Other devices run the same layers as candle
+//! operations.
 
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Linear, VarBuilder};
