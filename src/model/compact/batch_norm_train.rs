@@ -24,11 +24,11 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, V
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
 
-use crate::model::cpu_input::contiguous_f32;
+use crate::model::cpu::contiguous_f32;
 
 /// `relu(norm(x))` in training mode, updating `norm`'s running statistics.
 /// For an f32 `[n, c, h, w]` tensor on the CPU with an affine `norm`.
-pub fn batch_norm_relu_train(x: &Tensor, norm: &BatchNorm) -> Result<Tensor> {
+pub(super) fn batch_norm_relu_train(x: &Tensor, norm: &BatchNorm) -> Result<Tensor> {
     let Some((gamma, beta)) = norm.weight_and_bias() else {
         candle_core::bail!("batch_norm_relu_train needs an affine batch norm");
     };

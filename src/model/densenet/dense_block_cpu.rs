@@ -15,30 +15,30 @@
 //! 3. the 3×3 convolution of `bottleneck` as stacked taps and shifted sums,
 //!    written to channels `c..c + growth`.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 
-use crate::model::conv3x3::Conv3x3;
-use crate::model::pointwise::HostPointwise;
-use crate::model::scale_shift_relu::ScaleShiftRelu;
+use super::conv3x3_taps::Conv3x3Taps;
+use super::pointwise::HostPointwise;
+use super::scale_shift_relu::ScaleShiftRelu;
+use crate::model::cpu::contiguous_f32;
 
 /// One dense layer's weights on the host.
 #[derive(Debug, Clone)]
-pub struct HostDenseLayer {
-    pub norm1: ScaleShiftRelu,
+pub(super) struct HostDenseLayer {
+    pub(super) norm1: ScaleShiftRelu,
     /// conv1 with norm2 folded in.
-    pub conv1_norm2: HostPointwise,
-    pub conv2: Conv3x3,
+    pub(super) conv1_norm2: HostPointwise,
+    pub(super) conv2: Conv3x3Taps,
 }
 
 /// A dense block's layers, applied to `[n, c, h, w]` f32 input.
 #[derive(Debug, Clone)]
-pub struct DenseBlockCpu {
+pub(super) struct DenseBlockCpu {
     layers: Vec<HostDenseLayer>,
 }
 
 impl DenseBlockCpu {
-    pub fn new(layers: Vec<HostDenseLayer>) -> DenseBlockCpu {
+    pub(super) fn new(layers: Vec<HostDenseLayer>) -> DenseBlockCpu {
         DenseBlockCpu { layers }
     }
 

@@ -1,6 +1,6 @@
 //! Dense row-major matrix products on the CPU, straight through the `gemm`
-//! crate, for the hand-fused layers (`pointwise`, `conv3x3`,
-//! `dense_block_cpu`).
+//! crate, for DenseNet's hand-fused layers (`densenet::pointwise`,
+//! `densenet::conv3x3_taps`, `densenet::stem_cpu`).
 //!
 //! candle's own product always allocates a zeroed destination; these write
 //! into a buffer the caller owns — a scratch buffer reused across layers, or
@@ -8,7 +8,7 @@
 
 /// `dst = W·X` (or `dst += W·X` when `accumulate`), for a row-major
 /// `m×k` `lhs`, `k×n` `rhs` and `m×n` `dst`, on rayon's threads.
-pub fn matmul_into(
+pub(crate) fn matmul_into(
     (m, n, k): (usize, usize, usize),
     lhs: &[f32],
     rhs: &[f32],
@@ -50,7 +50,7 @@ pub fn matmul_into(
 }
 
 /// `v = max(0, v)` over a buffer, in parallel chunks.
-pub fn relu_in_place(values: &mut [f32]) {
+pub(crate) fn relu_in_place(values: &mut [f32]) {
     use rayon::prelude::*;
     values
         .par_chunks_mut(PARALLEL_CHUNK)
@@ -59,7 +59,7 @@ pub fn relu_in_place(values: &mut [f32]) {
 
 /// Elements per parallel element-wise task: large enough to outweigh the
 /// cost of scheduling it.
-pub const PARALLEL_CHUNK: usize = 16 * 1024;
+const PARALLEL_CHUNK: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {

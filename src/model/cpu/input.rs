@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, Layout, Result};
 
 /// The values `layout` covers in `storage`, which must be f32 and
 /// contiguous.
-pub fn contiguous_f32<'a>(
+pub(crate) fn contiguous_f32<'a>(
     storage: &'a CpuStorage,
     layout: &Layout,
     op: &'static str,

@@ -11,22 +11,23 @@
 //! single pass over memory instead of a transposed convolution.
 //!
 //! Same arithmetic as candle's convolution, so results agree to rounding
-//! (tests below, forward and gradients).
+//! (tests below, forward and gradients). DenseNet's inference-only 3×3
+//! convolution, stride 1 and no backward pass, is `densenet::conv3x3_taps`.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_input::contiguous_f32;
+use crate::model::cpu::contiguous_f32;
 
 /// `W · cols(x)`: `x` is `[n, c, h, w]`, `weight` `[o, c, 3, 3]`; returns
 /// `[n, o, ho, wo]` with `ho = (h - 1) / stride + 1` (padding 1).
 /// Differentiable in both arguments.
-pub fn conv3x3(x: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
+pub(super) fn conv3x3_im2col(x: &Tensor, weight: &Tensor, stride: usize) -> Result<Tensor> {
     let (batch, channels, height, width) = x.dims4()?;
     let (out_channels, weight_channels, kh, kw) = weight.dims4()?;
     if (kh, kw) != (3, 3) || weight_channels != channels || !(1..=2).contains(&stride) {
         candle_core::bail!(
-            "conv3x3: weight {:?} and stride {stride} do not fit input {:?}",
+            "conv3x3_im2col: weight {:?} and stride {stride} do not fit input {:?}",
             weight.dims(),
             x.dims()
         );
@@ -199,7 +200,7 @@ mod tests {
             )
             .unwrap();
 
-            let ours = conv3x3(x.as_tensor(), weight.as_tensor(), stride).unwrap();
+            let ours = conv3x3_im2col(x.as_tensor(), weight.as_tensor(), stride).unwrap();
             let reference = x
                 .as_tensor()
                 .conv2d(weight.as_tensor(), 1, stride, 1, 1)

@@ -8,15 +8,14 @@
 //! writes the product onto the bias itself (`dst = bias + W·X`), and the
 //! ReLU follows in place, in parallel: one allocation, one extra pass.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use candle_nn::Conv2d;
 
-use crate::model::cpu_gemm::{matmul_into, relu_in_place};
+use crate::model::cpu::{contiguous_f32, matmul_into, relu_in_place};
 
 /// A 1×1 convolution, optionally followed by a ReLU.
 #[derive(Debug, Clone)]
-pub struct PointwiseConv {
+pub(super) struct PointwiseConv {
     /// `[out, in]`.
     weight: Tensor,
     /// `[out, 1]`.
@@ -27,7 +26,7 @@ pub struct PointwiseConv {
 
 impl PointwiseConv {
     /// From a `[out, in, 1, 1]` convolution with stride 1 and no padding.
-    pub fn from_conv(conv: &Conv2d) -> Result<PointwiseConv> {
+    pub(super) fn from_conv(conv: &Conv2d) -> Result<PointwiseConv> {
         let (out_channels, in_channels, kh, kw) = conv.weight().dims4()?;
         if (kh, kw) != (1, 1) {
             candle_core::bail!("PointwiseConv needs a 1×1 kernel, got {kh}×{kw}");
@@ -50,17 +49,17 @@ impl PointwiseConv {
     }
 
     /// `W·x + b` over an `[n, in, h, w]` input.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.run(x, false)
     }
 
     /// `max(0, W·x + b)`.
-    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
         self.run(x, true)
     }
 
     /// The weights on the host, for fused CPU passes.
-    pub fn host(&self) -> &HostPointwise {
+    pub(super) fn host(&self) -> &HostPointwise {
         &self.host
     }
 
@@ -86,7 +85,7 @@ impl PointwiseConv {
 
 /// The convolution's weights and bias on the host.
 #[derive(Debug, Clone)]
-pub struct HostPointwise {
+pub(super) struct HostPointwise {
     /// Row-major `[out, in]`.
     weight: Vec<f32>,
     /// One per output channel (zeros when the convolution has none).
@@ -96,13 +95,13 @@ pub struct HostPointwise {
 }
 
 impl HostPointwise {
-    pub fn out_channels(&self) -> usize {
+    pub(super) fn out_channels(&self) -> usize {
         self.out_channels
     }
 
     /// Convolves one `[in, plane]` image into `out` (`[out, plane]`),
     /// overwriting it, then rectifies it when `relu`.
-    pub fn apply(&self, input: &[f32], plane: usize, out: &mut [f32], relu: bool) {
+    pub(super) fn apply(&self, input: &[f32], plane: usize, out: &mut [f32], relu: bool) {
         let out = &mut out[..self.out_channels * plane];
         for (row, &b) in out.chunks_exact_mut(plane).zip(&self.bias) {
             row.fill(b);

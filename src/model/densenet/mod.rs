@@ -7,16 +7,31 @@
 //! converted state_dict loads as is (see `tools/convert_xrv_densenet.py`).
 //! Batch normalisation is folded at load time into a per-channel scale and
 //! shift: inference needs nothing else from it.
+//!
+//! On the CPU the forward pass runs through hand-fused operations, private
+//! to this architecture (BENCHMARKS.md has their measurements): the stem
+//! (`stem_cpu`), each dense block over one buffer (`dense_block_cpu`), 1×1
+//! convolutions with bias and ReLU (`pointwise`), 3×3 convolutions as
+//! stacked taps (`conv3x3_taps`) and folded norm + ReLU (+ pool) passes
+//! (`scale_shift_relu`). Other devices run the same layers as candle
+//! operations.
 
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Linear, VarBuilder};
 
+mod conv3x3_taps;
+mod dense_block_cpu;
+mod pointwise;
+mod scale_shift_relu;
+mod stem_cpu;
+
+use conv3x3_taps::Conv3x3Taps;
+use dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
+use pointwise::PointwiseConv;
+use scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
+use stem_cpu::StemCpu;
+
 use crate::model::conv_no_bias as conv;
-use crate::model::conv3x3::Conv3x3;
-use crate::model::dense_block_cpu::{DenseBlockCpu, HostDenseLayer};
-use crate::model::pointwise::PointwiseConv;
-use crate::model::scale_shift_relu::{ScaleShiftRelu, ScaleShiftReluPool2};
-use crate::model::stem_cpu::StemCpu;
 
 /// Architecture hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +150,7 @@ impl DenseLayer {
         Ok(HostDenseLayer {
             norm1: self.norm1.fused,
             conv1_norm2: self.conv1_norm2.host().clone(),
-            conv2: Conv3x3::new(self.conv2.weight())?,
+            conv2: Conv3x3Taps::new(self.conv2.weight())?,
         })
     }
 }

@@ -7,11 +7,10 @@
 //! the patch matrix is gathered row-parallel, one gemm writes onto the bias,
 //! and the ReLU and pool run together, a channel per task.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_gemm::matmul_into;
+use crate::model::cpu::{contiguous_f32, matmul_into};
 
 /// The stem's convolution geometry: DenseNet's 7×7, stride 2, padding 3.
 const KERNEL: usize = 7;
@@ -20,7 +19,7 @@ const PADDING: usize = 3;
 
 /// conv0 (norm0 folded in) → ReLU → 3×3/2 max pool with padding 1.
 #[derive(Debug, Clone)]
-pub struct StemCpu {
+pub(super) struct StemCpu {
     /// Row-major `[out, in × 7 × 7]`.
     weight: Vec<f32>,
     /// One per output channel.
@@ -31,7 +30,7 @@ pub struct StemCpu {
 
 impl StemCpu {
     /// From conv0's `[out, in, 7, 7]` weight and `[out]` bias.
-    pub fn new(weight: &Tensor, bias: &Tensor) -> Result<StemCpu> {
+    pub(super) fn new(weight: &Tensor, bias: &Tensor) -> Result<StemCpu> {
         let (out_channels, in_channels, kh, kw) = weight.dims4()?;
         if (kh, kw) != (KERNEL, KERNEL) {
             candle_core::bail!("the stem needs a 7×7 kernel, got {kh}×{kw}");

@@ -9,15 +9,19 @@
 //! nine `out`-channel slabs of `Z`, each shifted by its tap's offset. Same
 //! arithmetic, a quarter of the memory traffic, and a product shape gemm
 //! likes. `dense_block_cpu` runs it inside DenseNet's dense layers.
+//!
+//! Inference only, with no backward pass: the compact model's trainable
+//! 3×3 convolution is `compact::conv_im2col` instead.
 
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_gemm::matmul_into;
+use crate::model::cpu::matmul_into;
 
-/// The weights of one 3×3 convolution, rearranged for the product.
+/// The weights of one 3×3 convolution, rearranged as stacked taps for the
+/// product.
 #[derive(Debug, Clone)]
-pub struct Conv3x3 {
+pub(super) struct Conv3x3Taps {
     /// Row-major `[9 × out, in]`: row `tap × out + o` holds kernel tap
     /// `tap` of output channel `o`.
     taps: Vec<f32>,
@@ -25,39 +29,39 @@ pub struct Conv3x3 {
     in_channels: usize,
 }
 
-impl Conv3x3 {
+impl Conv3x3Taps {
     /// From a `[out, in, 3, 3]` convolution weight.
-    pub fn new(weight: &Tensor) -> Result<Conv3x3> {
+    pub(super) fn new(weight: &Tensor) -> Result<Conv3x3Taps> {
         let (out_channels, in_channels, kh, kw) = weight.dims4()?;
         if (kh, kw) != (3, 3) {
-            candle_core::bail!("Conv3x3 needs a 3×3 kernel, got {kh}×{kw}");
+            candle_core::bail!("Conv3x3Taps needs a 3×3 kernel, got {kh}×{kw}");
         }
         let taps = weight
             .to_dtype(DType::F32)?
             .permute((2, 3, 0, 1))?
             .flatten_all()?
             .to_vec1()?;
-        Ok(Conv3x3 {
+        Ok(Conv3x3Taps {
             taps,
             out_channels,
             in_channels,
         })
     }
 
-    pub fn out_channels(&self) -> usize {
+    pub(super) fn out_channels(&self) -> usize {
         self.out_channels
     }
 
-    /// How many floats [`Conv3x3::convolve`] needs as scratch for a
+    /// How many floats [`Conv3x3Taps::convolve`] needs as scratch for a
     /// `height × width` input.
-    pub fn scratch_len(&self, height: usize, width: usize) -> usize {
+    pub(super) fn scratch_len(&self, height: usize, width: usize) -> usize {
         9 * self.out_channels * height * width
     }
 
     /// Convolves one `[in, height, width]` image into `out`
     /// (`[out, height, width]`), overwriting it; `scratch` holds at least
-    /// [`Conv3x3::scratch_len`] floats.
-    pub fn convolve(
+    /// [`Conv3x3Taps::scratch_len`] floats.
+    pub(super) fn convolve(
         &self,
         input: &[f32],
         (height, width): (usize, usize),
@@ -147,7 +151,7 @@ mod tests {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
-        let conv = Conv3x3::new(&weight).unwrap();
+        let conv = Conv3x3Taps::new(&weight).unwrap();
         let mut scratch = vec![0.0; conv.scratch_len(6, 7)];
         let mut ours = vec![f32::NAN; 5 * 6 * 7];
         let pixels = input.flatten_all().unwrap().to_vec1::<f32>().unwrap();

@@ -6,20 +6,21 @@
 //! operations the multiply, add and ReLU would each allocate and traverse a
 //! tensor that large, on one thread.
 
-use crate::model::cpu_input::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
+use crate::model::cpu::contiguous_f32;
+
 /// Per-channel scale and shift, followed by a ReLU.
 #[derive(Debug, Clone)]
-pub struct ScaleShiftRelu {
-    pub scale: Vec<f32>,
-    pub shift: Vec<f32>,
+pub(super) struct ScaleShiftRelu {
+    pub(super) scale: Vec<f32>,
+    pub(super) shift: Vec<f32>,
 }
 
 impl ScaleShiftRelu {
     /// Applies it to one `[channels, plane]` image, writing `out`.
-    pub fn apply(&self, input: &[f32], plane: usize, out: &mut [f32]) {
+    pub(super) fn apply(&self, input: &[f32], plane: usize, out: &mut [f32]) {
         let channels = self.scale.len();
         out[..channels * plane]
             .par_chunks_mut(plane)
@@ -38,7 +39,7 @@ impl ScaleShiftRelu {
 /// [`ScaleShiftRelu`] followed by a 2×2, stride-2 average pool (odd edges
 /// dropped), in one pass: DenseNet's transitions, whose pool commutes with
 /// the 1×1 convolution after it and so comes first.
-pub struct ScaleShiftReluPool2<'a>(pub &'a ScaleShiftRelu);
+pub(super) struct ScaleShiftReluPool2<'a>(pub(super) &'a ScaleShiftRelu);
 
 impl CustomOp1 for ScaleShiftReluPool2<'_> {
     fn name(&self) -> &'static str {

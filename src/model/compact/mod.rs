@@ -6,7 +6,10 @@
 //! Layers are chosen to train with candle on a CPU: strided 3×3
 //! convolutions (no pooling with overlapping windows), batch
 //! normalisation, ReLU, a global mean, a spatial maximum, integer nearest
-//! upsampling and 1×1 convolutions (as matrix products).
+//! upsampling and 1×1 convolutions (as matrix products). On the CPU two of
+//! them run as hand-written operations with their own backward passes,
+//! private to this architecture: the 3×3 convolution (`conv_im2col`) and
+//! batch norm + ReLU in training mode (`batch_norm_train`).
 //!
 //! ```text
 //! input 1×S×S                                   (S = 256 for the default model)
@@ -37,8 +40,12 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, ModuleT, VarBuilder};
 
-use crate::model::batch_norm_train::batch_norm_relu_train;
-use crate::model::conv_im2col::conv3x3;
+mod batch_norm_train;
+mod conv_im2col;
+
+use batch_norm_train::batch_norm_relu_train;
+use conv_im2col::conv3x3_im2col;
+
 use crate::model::conv_no_bias;
 
 /// Architecture hyper-parameters.
@@ -125,7 +132,7 @@ impl ConvBnRelu {
         // On the CPU, im2col + matmul: same result, and a backward pass
         // several times faster than candle's (see `conv_im2col`).
         let convolved = if x.device().is_cpu() {
-            conv3x3(x, self.conv.weight(), self.conv.config().stride)?
+            conv3x3_im2col(x, self.conv.weight(), self.conv.config().stride)?
         } else {
             self.conv.forward(x)?
         };
@@ -140,7 +147,7 @@ impl ConvBnRelu {
 
 /// A 1×1 convolution with bias, computed as a batched matrix product
 /// (candle's 1×1 convolution would take its slow transposed-convolution
-/// path backwards). Unlike `model::pointwise`, DenseNet's host-side
+/// path backwards). Unlike `densenet::pointwise`, DenseNet's host-side
 /// inference kernel, it stays in candle's graph so that it trains. Tensor names are a `Conv2d`'s: `weight [out, in, 1, 1]`
 /// and `bias [out]`.
 #[derive(Debug, Clone)]
