@@ -8,10 +8,11 @@
 //!        --> worker: analysis = imaging (decode, preprocess) -> model (candle) -> findings
 //! ```
 //!
-//! `node` wires the stages together for `chestnode serve`; `status` reads
-//! them back for `chestnode status`, and `http` serves health, metrics and
-//! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
-//! files. The lab: `dataset` owns the rules of labelled data (importing a
+//! `dimse` is the wire both DICOM roles share: the SCP (`scp`) and the
+//! outbox's SCU read PDUs and code command sets with it. `node` wires the
+//! stages together for `chestnode serve`; `status` reads them back for
+//! `chestnode status`, and `http` serves health, metrics and jobs to
+//! monitoring; `analysis` also serves `chestnode analyze` on plain files. The lab: `dataset` owns the rules of labelled data (importing a
 //! real corpus, per-patient splits, the images reserved for evaluation),
 //! `synth` generates labelled radiographs or draws findings into real
 //! ones, `train` trains the compact model and `evaluate` measures a model,
@@ -25,6 +26,7 @@ pub mod analysis;
 pub mod config;
 pub mod dataset;
 pub mod db;
+pub mod dimse;
 pub mod evaluate;
 pub mod findings;
 pub mod fuzzing;
