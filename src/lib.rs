@@ -11,8 +11,9 @@
 //! `dimse` is the wire both DICOM roles share: the SCP (`scp`) and the
 //! outbox's SCU read PDUs and code command sets with it. `node` wires the
 //! stages together for `chestnode serve`; `status` reads them back for
-//! `chestnode status`, and `http` serves health, metrics and jobs to
-//! monitoring; `analysis` also serves `chestnode analyze` on plain files. The lab: `dataset` owns the rules of labelled data (importing a
+//! `chestnode status`; every stage counts events in `metrics`, and `http`
+//! serves health, those metrics and jobs to monitoring; `analysis` also
+//! serves `chestnode analyze` on plain files. The lab: `dataset` owns the rules of labelled data (importing a
 //! real corpus, per-patient splits, the images reserved for evaluation),
 //! `synth` generates labelled radiographs or draws findings into real
 //! ones, `train` trains the compact model and `evaluate` measures a model,
@@ -33,6 +34,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod imaging;
 pub mod incidents;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod outbox;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::analysis::{Analysis, Outcome, analyse_path};
 use crate::db::Database;
-use crate::http::Metrics;
+use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::queue::{Job, JobState};
 use crate::report::publish::Publisher;

@@ -21,8 +21,8 @@ use super::scu::{ObjectToStore, ScuSettings, StoreAssociation, StoreError};
 use super::{Backoff, Delivery, DeliveryState, Outbox, unix_now_ms};
 use crate::config::{Config, DestinationConfig};
 use crate::db::Database;
-use crate::http::{DeliveryOutcome, Metrics};
 use crate::incidents::IncidentLog;
+use crate::metrics::{DeliveryOutcome, Metrics};
 use crate::store::index;
 
 /// Deliveries sent over one association at most; the sender then looks

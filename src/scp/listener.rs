@@ -31,7 +31,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::dimse::describe_chain;
-use crate::http::AssociationOutcome;
+use crate::metrics::AssociationOutcome;
 use crate::scp::association::{AccessPolicy, AllowedCaller, acceptor_options, reject_busy};
 use crate::scp::session::{self, SessionContext, Transport};
 

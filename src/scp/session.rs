@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::dimse::{Command, PduError, PduReader, Pdv, Received, Response, command_field, status};
-use crate::http::Metrics;
+use crate::metrics::Metrics;
 use crate::scp::contexts;
 use crate::store::{Incoming, IncomingMeta, Store, StoreError, Stored, ValidUid};
 
