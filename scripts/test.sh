@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the real DICOM
 # peers the tests drive (DCMTK, dicom3tools, Orthanc as the PACS, highdicom as
-# an independent SR reader) and the build tools, then runs `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+# an independent SR reader, pynetdicom as a second SCU) and the build tools, then runs `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c "import highdicom" >/dev/null 2>&1; then
-    echo "installing: highdicom (pip)"
+if ! python3 -c "import highdicom, pynetdicom" >/dev/null 2>&1; then
+    echo "installing: highdicom, pynetdicom (pip)"
     python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
