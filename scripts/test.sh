@@ -25,5 +25,20 @@ if ! python3 -c "import highdicom, pynetdicom" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
+# pynetdicom installs its own storescu, echoscu, storescp, findscu, getscu and
+# movescu on PATH, ahead of DCMTK's in /usr/bin: the tests drive DCMTK's, so
+# remove pynetdicom's commands (the tests use it only as a library).
+python3 - <<'EOF_PY'
+import importlib.metadata, pathlib
+dist = importlib.metadata.distribution("pynetdicom")
+commands = {e.name for e in dist.entry_points if e.group == "console_scripts"}
+for file in dist.files or []:
+    path = pathlib.Path(dist.locate_file(file))
+    if path.name in commands and path.parent.name in ("bin", "Scripts") and path.exists():
+        path.unlink()
+EOF_PY
+hash -r
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+storescu --version 2>&1 | grep -qi dcmtk || { echo "storescu on PATH is not DCMTK's" >&2; exit 1; }
 
 cargo test --locked
