@@ -13,8 +13,9 @@
 //! stages together for `chestnode serve`; `status` reads them back for
 //! `chestnode status`; every stage counts events in `metrics`, and `http`
 //! serves health, those metrics and jobs to monitoring; `analysis` also
-//! serves `chestnode analyze` on plain files. The lab: `dataset` owns the rules of labelled data (importing a
-//! real corpus, per-patient splits, the images reserved for evaluation),
+//! serves `chestnode analyze` on plain files. The lab: `dataset` owns the
+//! rules of labelled data (importing a real corpus, per-patient splits, the
+//! images reserved for evaluation),
 //! `synth` generates labelled radiographs or draws findings into real
 //! ones, `train` trains the compact model and `evaluate` measures a model,
 //! real radiographs first. `tls` loads the certificates
@@ -24,22 +25,23 @@
 
 pub mod allocator;
 pub mod analysis;
+pub mod clock;
 pub mod config;
 pub mod dataset;
-pub mod db;
 pub mod dimse;
 pub mod evaluate;
 pub mod findings;
 pub mod fuzzing;
 pub mod http;
 pub mod imaging;
-pub mod incidents;
+pub mod ledger;
 pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod outbox;
 pub mod queue;
 pub mod report;
+pub mod retention;
 pub mod scp;
 pub mod status;
 pub mod store;

@@ -12,7 +12,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::outcomes::{AssociationOutcome, DeliveryOutcome};
-use crate::outbox::{DestinationBacklog, unix_now_ms};
+use crate::clock::unix_now_ms;
+use crate::outbox::DestinationBacklog;
 
 /// The `Content-Type` of what [`Metrics::encode`] writes.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;

@@ -4,12 +4,12 @@
 //! Messages must not contain patient data; callers pass UIDs and reasons
 //! only.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_now;
+
 /// Name of the sled tree holding incidents.
-pub const INCIDENTS_TREE: &str = "incidents";
+const INCIDENTS_TREE: &str = "incidents";
 
 /// How many incidents are kept; older ones are dropped.
 const KEEP: usize = 100;
@@ -31,7 +31,7 @@ pub struct IncidentLog {
 }
 
 impl IncidentLog {
-    pub fn open(db: &sled::Db) -> sled::Result<IncidentLog> {
+    pub(super) fn open(db: &sled::Db) -> sled::Result<IncidentLog> {
         Ok(IncidentLog {
             tree: db.open_tree(INCIDENTS_TREE)?,
             db: db.clone(),
@@ -73,12 +73,4 @@ impl IncidentLog {
             .take(limit)
             .collect()
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -14,19 +14,12 @@
 //! its records were swept is simply new; its results get the same UIDs, so
 //! PACS keeps one copy.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::TransactionError;
 
-use super::index::InstanceRecord;
-use crate::analysis::AnalysisResult;
-use crate::db::Database;
-use crate::outbox::DeliveryState;
-use crate::queue::{JobState, job_key};
+use crate::ledger::{Ledger, Removable};
 
 /// When instances may be deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,23 +39,16 @@ pub struct SweepReport {
     pub bytes_freed: u64,
 }
 
-/// A finished instance and the files that go with it.
-struct Removable {
-    record: InstanceRecord,
-    result_files: Vec<String>,
-    delivery_keys: Vec<Vec<u8>>,
-}
-
 /// Deletes what `policy` allows. `now` is seconds since the epoch;
 /// `used_percent` reports the file system's use after each deletion.
 pub fn sweep(
-    db: &Database,
+    db: &Ledger,
     data_dir: &Path,
     policy: RetentionPolicy,
     now: u64,
     mut used_percent: impl FnMut() -> f64,
 ) -> anyhow::Result<SweepReport> {
-    let mut candidates = removable(db)?;
+    let mut candidates = db.retention_candidates()?;
     candidates.sort_by_key(|c| c.record.received_at);
     let mut report = SweepReport::default();
     let age_limit = policy.keep_days.saturating_mul(86_400);
@@ -81,61 +67,8 @@ pub fn sweep(
     Ok(report)
 }
 
-/// Instances whose job is final and whose results are all delivered.
-fn removable(db: &Database) -> anyhow::Result<Vec<Removable>> {
-    // Deliveries by source image: their keys, and whether all are done.
-    let mut deliveries: HashMap<String, (bool, Vec<Vec<u8>>)> = HashMap::new();
-    for entry in db.outbox.iter() {
-        let (key, value) = entry?;
-        let delivery: crate::outbox::Delivery = serde_json::from_slice(&value)?;
-        let slot = deliveries
-            .entry(delivery.source_sop_instance_uid.clone())
-            .or_insert((true, Vec::new()));
-        slot.0 &= matches!(delivery.state, DeliveryState::Delivered { .. });
-        slot.1.push(key.to_vec());
-    }
-    let queue = db.queue();
-    let mut found = Vec::new();
-    for entry in db.instances.iter() {
-        let (_, value) = entry?;
-        let record: InstanceRecord = serde_json::from_slice(&value)?;
-        let Some(job) = queue.get(record.job_id)? else {
-            continue;
-        };
-        if !matches!(
-            job.state,
-            JobState::Analysed | JobState::Delivered | JobState::NotAnalysed { .. }
-        ) {
-            continue;
-        }
-        let (all_delivered, delivery_keys) = deliveries
-            .remove(&record.sop_instance_uid)
-            .unwrap_or((true, Vec::new()));
-        if !all_delivered {
-            continue;
-        }
-        let result_files = queue
-            .result(job.id)?
-            .and_then(|bytes| serde_json::from_slice::<AnalysisResult>(&bytes).ok())
-            .map(|result| {
-                result
-                    .published
-                    .iter()
-                    .map(|object| object.path.to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.push(Removable {
-            record,
-            result_files,
-            delivery_keys,
-        });
-    }
-    Ok(found)
-}
-
 fn remove(
-    db: &Database,
+    db: &Ledger,
     data_dir: &Path,
     candidate: &Removable,
     report: &mut SweepReport,
@@ -163,24 +96,7 @@ fn remove(
             Err(error) => return Err(error.into()),
         }
     }
-    let key = job_key(record.job_id);
-    let outcome = (&db.instances, &db.jobs, &db.results, &db.outbox).transaction(
-        |(instances, jobs, results, outbox)| {
-            instances.remove(record.sop_instance_uid.as_bytes())?;
-            jobs.remove(&key)?;
-            results.remove(&key)?;
-            for delivery in &candidate.delivery_keys {
-                outbox.remove(delivery.as_slice())?;
-            }
-            Ok(())
-        },
-    );
-    match outcome {
-        Ok(()) => {}
-        Err(TransactionError::Abort(())) => unreachable!("never aborted"),
-        Err(TransactionError::Storage(error)) => return Err(error.into()),
-    }
-    db.flush()?;
+    db.forget(candidate)?;
     report.instances_deleted += 1;
     tracing::debug!(sop_instance_uid = %record.sop_instance_uid, "retention: deleted");
     Ok(())
@@ -204,7 +120,7 @@ pub struct RetentionSweeper {
 
 impl RetentionSweeper {
     pub fn start(
-        db: Database,
+        db: Ledger,
         data_dir: std::path::PathBuf,
         policy: RetentionPolicy,
         interval: std::time::Duration,
@@ -216,7 +132,7 @@ impl RetentionSweeper {
             .spawn(move || {
                 let (stopped, wake) = &*signal;
                 loop {
-                    let now = crate::incidents::unix_now();
+                    let now = crate::clock::unix_now();
                     match sweep(&db, &data_dir, policy, now, || used_percent(&data_dir)) {
                         Ok(report) if report.instances_deleted > 0 => tracing::info!(
                             instances = report.instances_deleted,
@@ -258,27 +174,29 @@ impl RetentionSweeper {
 mod tests {
     use super::*;
     use crate::config::{DestinationConfig, ResultKind};
-    use crate::outbox::NewDelivery;
-    use crate::queue::{Job, Priority};
-    use crate::report::publish::PublishedObject;
-    use crate::store::index::{Indexed, insert_with_job};
+    use crate::ledger::{Indexed, InstanceRecord};
+    use crate::outbox::{NewDelivery, Outbox};
+    use crate::queue::{Job, JobState, Priority, PublishedObject};
 
     const DAY: u64 = 86_400;
 
     struct Fixture {
         _dir: tempfile::TempDir,
         data_dir: std::path::PathBuf,
-        db: Database,
+        db: Ledger,
+        outbox: Outbox,
     }
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_path_buf();
-        let db = Database::open(&data_dir).unwrap();
+        let db = Ledger::open(&data_dir).unwrap();
+        let outbox = Outbox::new(&db, vec![destination()]);
         Fixture {
             _dir: dir,
             data_dir,
             db,
+            outbox,
         }
     }
 
@@ -311,30 +229,27 @@ mod tests {
             received_at,
             job_id: 0,
         };
-        let Indexed::New(record) = insert_with_job(&f.db, record, Priority::Medium).unwrap() else {
+        let Indexed::New(record) = f.db.insert_with_job(record, Priority::Medium).unwrap() else {
             panic!("new")
         };
         let queue = f.db.queue();
-        let job = queue.get(record.job_id).unwrap().unwrap();
+        let mut job = queue.get(record.job_id).unwrap().unwrap();
         let result = if state == JobState::Analysed {
             let sr = format!("results/{uid}.1.dcm");
             fs::create_dir_all(f.data_dir.join("results")).unwrap();
             fs::write(f.data_dir.join(&sr), b"sr").unwrap();
-            f.db.outbox()
-                .enqueue(
-                    &[destination()],
-                    &NewDelivery {
-                        kind: ResultKind::Sr,
-                        sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
-                        sop_instance_uid: format!("{uid}.1"),
-                        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
-                        path: sr.clone().into(),
-                        source_sop_instance_uid: uid.into(),
-                        job_id: Some(record.job_id),
-                    },
-                )
+            f.outbox
+                .enqueue(&NewDelivery {
+                    kind: ResultKind::Sr,
+                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
+                    sop_instance_uid: format!("{uid}.1"),
+                    transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+                    path: sr.clone().into(),
+                    source_sop_instance_uid: uid.into(),
+                    job_id: Some(record.job_id),
+                })
                 .unwrap();
-            let published = vec![PublishedObject {
+            job.published = vec![PublishedObject {
                 kind: ResultKind::Sr,
                 sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
                 sop_instance_uid: format!("{uid}.1"),
@@ -346,7 +261,6 @@ mod tests {
                 "timings": {"read_ms": 0.0, "decode_ms": 0.0, "preprocess_ms": 0.0,
                     "inference_ms": 0.0, "findings_ms": 0.0, "total_ms": 0.0},
                 "image_size": [1, 1],
-                "published": published,
             }))
         } else {
             None
@@ -357,9 +271,8 @@ mod tests {
     }
 
     fn deliver_all(f: &Fixture) {
-        let outbox = f.db.outbox();
-        for delivery in outbox.iter().collect::<anyhow::Result<Vec<_>>>().unwrap() {
-            outbox.mark_delivered(&delivery).unwrap();
+        for delivery in f.outbox.for_destination("pacs").unwrap() {
+            f.outbox.mark_delivered(&delivery).unwrap();
         }
     }
 
@@ -391,8 +304,9 @@ mod tests {
         assert_eq!(report.files_deleted, 2);
         assert!(!f.data_dir.join("instances/1.1.dcm").exists());
         assert!(!f.data_dir.join("results/1.1.1.dcm").exists());
-        assert!(f.db.instances.get("1.1").unwrap().is_none());
-        assert_eq!(f.db.outbox().iter().count(), 0);
+        assert!(f.db.find_instance("1.1").unwrap().is_none());
+        assert!(f.outbox.for_destination("pacs").unwrap().is_empty());
+        assert!(f.outbox.backlog().is_empty());
         // Pending and failed jobs stay, with their files.
         assert!(f.data_dir.join("instances/1.2.dcm").exists());
         assert!(f.data_dir.join("instances/1.3.dcm").exists());

@@ -15,13 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod publish;
+
+pub use publish::Publisher;
+
 use crate::analysis::{Analysis, Outcome, analyse_path};
-use crate::db::Database;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::model::Model;
-use crate::queue::{Job, JobState};
-use crate::report::publish::Publisher;
-use crate::store::index;
+use crate::queue::{Job, JobState, PublishedObject};
 
 /// How long an idle worker sleeps before looking again without a signal.
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -40,7 +42,7 @@ pub struct Schedule {
 /// Running workers.
 pub struct WorkerPool {
     stop: Arc<AtomicBool>,
-    db: Database,
+    db: Ledger,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -49,7 +51,7 @@ impl WorkerPool {
     /// `workers` threads.
     pub fn start(
         schedule: Schedule,
-        db: Database,
+        db: Ledger,
         data_dir: PathBuf,
         model: Arc<Model>,
         publisher: Arc<Publisher>,
@@ -90,7 +92,7 @@ impl WorkerPool {
     /// Lets each worker finish its current image, then stops them.
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.db.work_available.notify();
+        self.db.work_available().notify();
         for handle in self.handles {
             let _ = handle.join();
         }
@@ -99,7 +101,7 @@ impl WorkerPool {
 
 /// What one worker thread needs.
 struct Worker {
-    db: Database,
+    db: Ledger,
     data_dir: PathBuf,
     model: Arc<Model>,
     /// Builds, stores and queues the result objects.
@@ -127,7 +129,7 @@ impl Worker {
     /// Analyses one claimed job and records what happened.
     fn process(&self, job: &Job) {
         let queue = self.db.queue();
-        let record = match index::find(&self.db, &job.sop_instance_uid) {
+        let record = match self.db.find_instance(&job.sop_instance_uid) {
             Ok(Some(record)) => record,
             other => {
                 let reason = match other {
@@ -147,7 +149,7 @@ impl Worker {
                 self.fail(job, &format!("publishing the results: {error:#}"));
                 return;
             }
-            Ok(Ok(Ok(Outcome::Analysed(result)))) => {
+            Ok(Ok(Ok((Outcome::Analysed(result), published)))) => {
                 let positives: Vec<&str> = result
                     .findings
                     .categories
@@ -161,16 +163,18 @@ impl Worker {
                     total_ms = format_args!("{:.0}", result.timings.total_ms),
                     report_ms = format_args!("{:.0}", result.timings.report_ms),
                     regions = result.findings.localised.len(),
-                    results = result.published.len(),
+                    results = published.len(),
                     positive = ?positives,
                     "analysed"
                 );
                 self.metrics.image_analysed(result.timings.total_ms);
+                let mut job = job.clone();
+                job.published = published;
                 serde_json::to_vec(&result)
                     .map_err(anyhow::Error::from)
-                    .and_then(|bytes| queue.finish(job, JobState::Analysed, Some(&bytes)))
+                    .and_then(|bytes| queue.finish(&job, JobState::Analysed, Some(&bytes)))
             }
-            Ok(Ok(Ok(Outcome::NotAnalysed { reason }))) => {
+            Ok(Ok(Ok((Outcome::NotAnalysed { reason }, _)))) => {
                 tracing::info!(job = job.id, sop_instance_uid = %job.sop_instance_uid, %reason, "not analysed");
                 queue.finish(job, JobState::NotAnalysed { reason }, None)
             }
@@ -189,8 +193,13 @@ impl Worker {
     }
 
     /// Makes the result objects of an analysed image; other outcomes pass
-    /// through. Runs inside the panic guard, like the analysis itself.
-    fn publish(&self, analysis: Analysis, job_id: u64) -> anyhow::Result<Outcome> {
+    /// through (with none). Runs inside the panic guard, like the analysis
+    /// itself.
+    fn publish(
+        &self,
+        analysis: Analysis,
+        job_id: u64,
+    ) -> anyhow::Result<(Outcome, Vec<PublishedObject>)> {
         let Analysis {
             outcome,
             source,
@@ -200,13 +209,13 @@ impl Worker {
         match (outcome, radiograph) {
             (Outcome::Analysed(mut result), Some(radiograph)) => {
                 let started = std::time::Instant::now();
-                result.published =
+                let published =
                     self.publisher
                         .publish(&source, &result, &radiograph, Some(job_id))?;
                 result.timings.report_ms = started.elapsed().as_secs_f64() * 1000.0;
-                Ok(Outcome::Analysed(result))
+                Ok((Outcome::Analysed(result), published))
             }
-            (outcome, _) => Ok(outcome),
+            (outcome, _) => Ok((outcome, Vec::new())),
         }
     }
 
@@ -219,7 +228,7 @@ impl Worker {
         {
             Ok(state) => {
                 tracing::warn!(job = job.id, attempts = job.attempts, %reason, next = state.label(), "analysis failed");
-                self.db.incidents.record(
+                self.db.incidents().record(
                     "worker",
                     format!(
                         "analysis of {} failed (attempt {}): {reason}",

@@ -1,6 +1,7 @@
-//! Publishing an analysed image's results: build the result objects, write
-//! them durably to the store's `results/` folder and hand them to the
-//! outbox, once per destination that takes their kind.
+//! Publishing an analysed image's results: the report builds the result
+//! objects (pure), the store writes them durably to its `results/` folder,
+//! and the outbox routes each to the destinations that take its kind.
+//! This file only puts the three in order.
 //!
 //! Every step is idempotent — deterministic UIDs, files replaced in place,
 //! outbox entries keyed by destination and UID — so a crash anywhere in
@@ -11,35 +12,22 @@ use std::path::PathBuf;
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use serde::{Deserialize, Serialize};
 
-use super::header::{ResultContext, ResultObject};
-use super::uids::ResultUids;
 use crate::analysis::AnalysisResult;
-use crate::config::{Config, DestinationConfig, ReportConfig, ResultKind};
+use crate::config::{Config, ReportConfig, ResultKind};
 use crate::imaging::Radiograph;
 use crate::imaging::attributes::text;
 use crate::outbox::{NewDelivery, Outbox};
+use crate::queue::PublishedObject;
+use crate::report::{ResultContext, ResultObject, ResultUids, build_results};
 use crate::store::ValidUid;
 use crate::store::results::write_result;
-
-/// One result object as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedObject {
-    pub kind: ResultKind,
-    pub sop_class_uid: String,
-    pub sop_instance_uid: String,
-    /// Relative to the data directory.
-    pub path: PathBuf,
-}
 
 /// Builds, stores and queues result objects.
 pub struct Publisher {
     settings: ReportConfig,
     uids: ResultUids,
-    destinations: Vec<DestinationConfig>,
-    /// The kinds made for every image: SR and SC always (they are what
-    /// `status` and PACS show), GSPS when a destination takes it.
+    /// The kinds made for every image, as the outbox's routing wants them.
     kinds: Vec<ResultKind>,
     data_dir: PathBuf,
     outbox: Outbox,
@@ -53,21 +41,10 @@ impl Publisher {
                 Some(ValidUid::parse(root).map_err(|e| anyhow::anyhow!("report.uid_root: {e}"))?)
             }
         };
-        let kinds = ResultKind::ALL
-            .into_iter()
-            .filter(|kind| {
-                *kind != ResultKind::Gsps
-                    || config
-                        .destinations
-                        .iter()
-                        .any(|destination| destination.kinds.contains(kind))
-            })
-            .collect();
         Ok(Publisher {
             settings: config.report.clone(),
             uids: ResultUids::new(root)?,
-            destinations: config.destinations.clone(),
-            kinds,
+            kinds: outbox.kinds(),
             data_dir,
             outbox,
         })
@@ -92,7 +69,7 @@ impl Publisher {
             created_time: now.format("%H%M%S").to_string(),
         };
         let study = text(source, tags::STUDY_INSTANCE_UID).unwrap_or_default();
-        let objects = super::build_results(&context, result, radiograph, &self.kinds)?;
+        let objects = build_results(&context, result, radiograph, &self.kinds)?;
         objects
             .into_iter()
             .map(|object| {
@@ -102,18 +79,15 @@ impl Publisher {
                     &object.sop_instance_uid,
                     &object.to_part10()?,
                 )?;
-                self.outbox.enqueue(
-                    &self.destinations,
-                    &NewDelivery {
-                        kind: object.kind,
-                        sop_class_uid: object.sop_class_uid.to_owned(),
-                        sop_instance_uid: object.sop_instance_uid.clone(),
-                        transfer_syntax_uid: ResultObject::TRANSFER_SYNTAX.to_owned(),
-                        path: path.clone(),
-                        source_sop_instance_uid: context.source_instance_uid(),
-                        job_id,
-                    },
-                )?;
+                self.outbox.enqueue(&NewDelivery {
+                    kind: object.kind,
+                    sop_class_uid: object.sop_class_uid.to_owned(),
+                    sop_instance_uid: object.sop_instance_uid.clone(),
+                    transfer_syntax_uid: ResultObject::TRANSFER_SYNTAX.to_owned(),
+                    path: path.clone(),
+                    source_sop_instance_uid: context.source_instance_uid(),
+                    job_id,
+                })?;
                 Ok(PublishedObject {
                     kind: object.kind,
                     sop_class_uid: object.sop_class_uid.to_owned(),
