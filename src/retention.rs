@@ -173,9 +173,8 @@ impl RetentionSweeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DestinationConfig, ResultKind};
-    use crate::ledger::{Indexed, InstanceRecord};
-    use crate::outbox::{NewDelivery, Outbox};
+    use crate::config::ResultKind;
+    use crate::ledger::{Deliveries, Indexed, InstanceRecord, NewDelivery};
     use crate::queue::{Job, JobState, Priority, PublishedObject};
 
     const DAY: u64 = 86_400;
@@ -184,30 +183,19 @@ mod tests {
         _dir: tempfile::TempDir,
         data_dir: std::path::PathBuf,
         db: Ledger,
-        outbox: Outbox,
+        outbox: Deliveries,
     }
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_path_buf();
         let db = Ledger::open(&data_dir).unwrap();
-        let outbox = Outbox::new(&db, vec![destination()]);
+        let outbox = db.deliveries();
         Fixture {
             _dir: dir,
             data_dir,
             db,
             outbox,
-        }
-    }
-
-    fn destination() -> DestinationConfig {
-        DestinationConfig {
-            name: "pacs".into(),
-            ae_title: "PACS".into(),
-            host: "127.0.0.1".into(),
-            port: 104,
-            kinds: vec![ResultKind::Sr],
-            tls: None,
         }
     }
 
@@ -239,15 +227,18 @@ mod tests {
             fs::create_dir_all(f.data_dir.join("results")).unwrap();
             fs::write(f.data_dir.join(&sr), b"sr").unwrap();
             f.outbox
-                .enqueue(&NewDelivery {
-                    kind: ResultKind::Sr,
-                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
-                    sop_instance_uid: format!("{uid}.1"),
-                    transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
-                    path: sr.clone().into(),
-                    source_sop_instance_uid: uid.into(),
-                    job_id: Some(record.job_id),
-                })
+                .enqueue(
+                    &["pacs"],
+                    &NewDelivery {
+                        kind: ResultKind::Sr,
+                        sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.34".into(),
+                        sop_instance_uid: format!("{uid}.1"),
+                        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+                        path: sr.clone().into(),
+                        source_sop_instance_uid: uid.into(),
+                        job_id: Some(record.job_id),
+                    },
+                )
                 .unwrap();
             job.published = vec![PublishedObject {
                 kind: ResultKind::Sr,

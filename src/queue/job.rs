@@ -6,9 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ResultKind;
+use crate::config::{Priority, ResultKind};
 
-use super::priority::Priority;
 use super::progress::{DestinationProgress, DestinationState};
 
 /// Where a job is in its life. Stored as part of [`Job`]; the state is the

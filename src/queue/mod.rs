@@ -26,12 +26,11 @@
 //! same transaction as its final state.
 
 mod job;
-mod priority;
 mod progress;
 mod signal;
 
+pub use crate::config::{Priority, PriorityConfig};
 pub use job::{Job, JobState, PublishedObject};
-pub use priority::{Priority, PriorityConfig};
 pub use progress::{DeliveryUpdate, DestinationProgress, DestinationState};
 pub use signal::WorkSignal;
 
