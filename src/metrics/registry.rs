@@ -13,7 +13,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::outcomes::{AssociationOutcome, DeliveryOutcome};
 use crate::clock::unix_now_ms;
-use crate::outbox::DestinationBacklog;
+use crate::ledger::DestinationBacklog;
 
 /// The `Content-Type` of what [`Metrics::encode`] writes.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
