@@ -62,7 +62,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
 ];
 
 /// Reads `data` as the byte stream of an established association: PDUs
-/// through [`PduReader`] until the stream ends or a PDU is refused, with
+/// through `PduReader` until the stream ends or a PDU is refused, with
 /// command fragments reassembled and decoded as the SCP does. The whole
 /// input is also decoded by `dicom-ul`'s `read_pdu`, strictly (as the
 /// A-ASSOCIATE-RQ is read on accept) and leniently (as it is read to

@@ -1,49 +1,87 @@
 //! chestnode: a DICOM node that receives chest radiographs, analyses them
-//! and sends the findings back to PACS.
-//!
-//! Modules follow one image through the node, in data-flow order:
+//! and sends the findings back to PACS; and, offline, the lab that makes
+//! and measures its models.
 //!
 //! ```text
-//! modality --C-STORE--> scp --> store (files + sled index) --> queue (sled)
-//!        --> worker: analysis = imaging (decode, preprocess) -> model (candle) -> findings
+//! modality --C-STORE--> scp --> store (files) + ledger (instance and job)
+//!   --> queue --> worker: analysis = imaging -> model -> findings
+//!   --> worker's publisher: report (objects) -> store (files) -> outbox (routing)
+//!   --> outbox senders --C-STORE--> PACS
 //! ```
 //!
-//! `dimse` is the wire both DICOM roles share: the SCP (`scp`) and the
-//! outbox's SCU read PDUs and code command sets with it. `node` wires the
-//! stages together for `chestnode serve`; `status` reads them back for
-//! `chestnode status`; every stage counts events in `metrics`, and `http`
-//! serves health, those metrics and jobs to monitoring; `analysis` also
-//! serves `chestnode analyze` on plain files. `lab` holds the offline tools
-//! that make and measure models (`lab::dataset` owns labelled data: its
-//! format, reader, writer, real corpus import, per-patient splits and the
-//! images reserved for evaluation; `lab::synth` generates labelled
-//! radiographs or draws findings into real ones; `lab::train` trains the
-//! compact model and `lab::evaluate` measures a model, real radiographs
-//! first); the pipeline never depends on it. `tls` loads the certificates
-//! with which the SCP and the outbox speak DICOM over TLS. `fuzzing` holds
-//! the entry points the fuzz targets (`fuzz/`) and their corpus regression
-//! test share. `allocator` tunes glibc malloc for model work.
+//! The modules, in data-flow order (`docs/architecture.md` follows one
+//! image through them and says who owns which sled tree):
+//!
+//! | module | role |
+//! |---|---|
+//! | [`config`] | the TOML configuration, validated once; priority levels and rules |
+//! | [`dimse`] | the DICOM wire both roles share: command sets, PDU reader, error chains |
+//! | [`tls`] | certificates for DICOM over TLS, SCP and SCU |
+//! | [`scp`] | the Storage SCP: listener, association, presentation contexts, session |
+//! | [`store`] | durable files: incoming instances under `instances/`, results under `results/`; validated UIDs |
+//! | [`ledger`] | the sled database and the only owner of its trees: instances, jobs, results, deliveries, incidents; maintained counts |
+//! | [`queue`] | what a job is, its states and priorities, and the signal that wakes workers |
+//! | [`worker`] | analysis threads: claim, analyse, publish, record |
+//! | [`analysis`] | one image: gate, decode, preprocess, model, findings, with timings |
+//! | [`imaging`] | decoding every transfer syntax, the greyscale pipeline, gating |
+//! | [`model`] | the models, one folder per architecture (`densenet`, `compact`), shared CPU kernels, manifests, embedded weights |
+//! | [`findings`] | what a model's output means: categories, regions, anatomical axes |
+//! | [`report`] | pure builders of the result objects: SR (TID 1500), overlay SC, GSPS |
+//! | [`outbox`] | destinations and routing, one sender per destination, the SCU, backoff |
+//! | [`retention`] | deleting what every destination has, oldest first |
+//! | [`metrics`] | the node-wide Prometheus registry |
+//! | [`http`] | the operations endpoint: health, metrics, jobs |
+//! | [`status`] | `chestnode status` and `retry`, over the control socket or the index |
+//! | [`node`] | `chestnode serve`: starts and stops the stages in order |
+//! | [`clock`] | time as the records store it |
+//! | [`allocator`] | glibc malloc tuning for model work |
+//! | [`fuzzing`] | entry points the fuzz targets and their corpus test share |
+//! | [`lab`] | offline: `dataset` (the format's one owner), `synth`, `train`, `evaluate`; the pipeline never imports it |
+
+// In data-flow order, as in the map above (one per group, so rustfmt
+// keeps the order).
+pub mod config;
+
+pub mod dimse;
+
+pub mod tls;
+
+pub mod scp;
+
+pub mod store;
+
+pub mod ledger;
+
+pub mod queue;
+
+pub mod worker;
+
+pub mod analysis;
+
+pub mod imaging;
+
+pub mod model;
+
+pub mod findings;
+
+pub mod report;
+
+pub mod outbox;
+
+pub mod retention;
+
+pub mod metrics;
+
+pub mod http;
+
+pub mod status;
+
+pub mod node;
+
+pub mod clock;
 
 pub mod allocator;
-pub mod analysis;
-pub mod clock;
-pub mod config;
-pub mod dimse;
-pub mod findings;
+
 pub mod fuzzing;
-pub mod http;
-pub mod imaging;
+
 pub mod lab;
-pub mod ledger;
-pub mod metrics;
-pub mod model;
-pub mod node;
-pub mod outbox;
-pub mod queue;
-pub mod report;
-pub mod retention;
-pub mod scp;
-pub mod status;
-pub mod store;
-pub mod tls;
-pub mod worker;

@@ -17,7 +17,7 @@
 //! | `incidents` | [`IncidentLog`]                                           |
 //!
 //! The counts that `chestnode status`, `/metrics` and the backlog limit
-//! read are kept up to date as records change ([`counts`]), so reading them
+//! read are kept up to date as records change (`counts`), so reading them
 //! costs the same with a hundred jobs as with a million.
 //!
 //! sled allows one process at a time, which is why `chestnode status` asks

@@ -15,10 +15,10 @@
 //! object. Every change to a delivery also moves its job's
 //! per-destination progress, in the same transaction.
 //!
-//! One sender task per destination ([`sender`]) takes the due records,
+//! One sender task per destination (`sender`) takes the due records,
 //! sends them over one association (`scu`, plain TCP or TLS), and records each outcome as
 //! it comes: delivered; a transient failure ([`failure`]) retried after
-//! exponential backoff with jitter ([`backoff`]); or a permanent one, moved
+//! exponential backoff with jitter (`backoff`); or a permanent one, moved
 //! to the dead-letter list that `chestnode status` shows and `chestnode
 //! retry` empties.
 

@@ -10,7 +10,7 @@
 //! are. Commands and data sets travel in PDVs that fit the smaller of the
 //! peer's and our maximum PDU length.
 //!
-//! A destination with `tls` is reached over TLS (see [`Link`]).
+//! A destination with `tls` is reached over TLS (see `Link`).
 //!
 //! An object counts as delivered only when its C-STORE-RSP arrives: a
 //! timeout, an abort, a broken connection or an unreadable answer all leave

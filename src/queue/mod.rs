@@ -10,7 +10,7 @@
 //! ```
 //!
 //! (see [`JobState`]; the delivering half is kept by the outbox through
-//! [`progress`]). The retry delay grows fourfold with each attempt, so a
+//! `progress`). The retry delay grows fourfold with each attempt, so a
 //! transient problem (a file briefly unreadable) gets time to clear, and a
 //! permanent one reaches `dead-letter` without spinning.
 //!

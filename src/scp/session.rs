@@ -4,7 +4,7 @@
 //! P-DATA values arrive in any fragmentation the peer likes: a command may
 //! span several PDVs and PDUs, and a command and the start of its data set
 //! may share one PDU. The loop is therefore a small state machine over PDVs
-//! ([`Inbound`]) rather than a loop over messages. Data set bytes go straight
+//! (`Inbound`) rather than a loop over messages. Data set bytes go straight
 //! to the store's temporary file, so memory use is bounded by the PDU size,
 //! not the object size.
 //!
