@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh Debian machine: installs the real DICOM
+# Runs the test suite on a fresh Debian machine: installs the real DICOM
 # peers the tests drive (DCMTK, dicom3tools, Orthanc as the PACS, highdicom as
-# an independent SR reader) and the build tools, then runs `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+# an independent SR reader) and the build tools, then runs the tests. Test
+# data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+#
+#   bash scripts/test.sh          unit tests, doc tests, the fuzz corpus and
+#                                 the integration tiers inproc:: and peers::
+#   bash scripts/test.sh --soak   the soak tier only (load, crash recovery,
+#                                 training, evaluation; ignored by default)
+#   bash scripts/test.sh --all    both
+#
+# Tiers and where tests go: tests/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+everyday=true
+soak=false
+case "${1:-}" in
+    "") ;;
+    --soak) everyday=false; soak=true ;;
+    --all) soak=true ;;
+    *) echo "usage: $0 [--soak | --all]" >&2; exit 2 ;;
+esac
 
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
@@ -26,4 +44,17 @@ if ! python3 -c "import highdicom" >/dev/null 2>&1; then
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
 
-cargo test --locked
+# pynetdicom installs programs named storescu, storescp and echoscu too; the
+# tests need DCMTK's, so say so rather than fail obscurely.
+if ! storescu --version 2>&1 | grep -q dcmtk; then
+    echo "storescu on PATH ($(command -v storescu)) is not DCMTK's: put DCMTK's first on PATH" >&2
+    exit 1
+fi
+
+if $everyday; then
+    # Everything but the soak tier, whose tests are #[ignore = "soak: ..."].
+    cargo test --locked
+fi
+if $soak; then
+    cargo test --locked --test it soak:: -- --ignored
+fi
