@@ -187,6 +187,23 @@ fn wait_for_backlog(data_dir: &Path, destination: &str, field: &str, expected: u
     })
 }
 
+/// In-process senders for one destination, started with `results` (test
+/// files standing in for result objects of a kind) enqueued.
+fn sending(
+    data_dir: &Path,
+    to: DestinationConfig,
+    results: &[(&str, ResultKind)],
+) -> (InProcess, Vec<NewDelivery>) {
+    let mut node = InProcess::open(config(data_dir, vec![to]));
+    let objects: Vec<NewDelivery> = results
+        .iter()
+        .map(|&(file, kind)| result_object(data_dir, file, kind))
+        .collect();
+    node.enqueue(&objects);
+    node.start();
+    (node, objects)
+}
+
 #[test]
 fn delivers_to_storescp_and_re_encodes_what_the_peer_does_not_take() {
     let root = tempfile::tempdir().unwrap();
@@ -231,21 +248,14 @@ fn a_peer_taking_only_implicit_vr_gets_re_encoded_data_sets() {
     let data_dir = root.path().join("data");
     let received = root.path().join("received");
     let scp = StoreScp::start(&received, &["+xi"]);
-    let config = config(
+    let (mut node, objects) = sending(
         &data_dir,
-        vec![destination("implicit", "STORESCP", scp.port)],
+        destination("implicit", "STORESCP", scp.port),
+        &[
+            ("misc/highdicom_sr_document.dcm", ResultKind::Sr),
+            ("reference/source_dx_for_reference.dcm", ResultKind::Sc),
+        ],
     );
-    let mut node = InProcess::open(config);
-    let objects = vec![
-        result_object(&data_dir, "misc/highdicom_sr_document.dcm", ResultKind::Sr),
-        result_object(
-            &data_dir,
-            "reference/source_dx_for_reference.dcm",
-            ResultKind::Sc,
-        ),
-    ];
-    node.enqueue(&objects);
-    node.start();
     assert!(wait_until(Duration::from_secs(60), || node
         .count("implicit", "delivered")
         == 2));
@@ -383,21 +393,14 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
         accept_unknown_calling: false,
         ..Default::default()
     });
-    let config = config(
+    let (node, objects) = sending(
         &data_dir,
-        vec![destination("strict", "ORTHANC", orthanc.dicom_port)],
+        destination("strict", "ORTHANC", orthanc.dicom_port),
+        &[
+            ("misc/highdicom_sr_document.dcm", ResultKind::Sr),
+            ("reference/gsps_cxr_nodule_box.dcm", ResultKind::Gsps),
+        ],
     );
-    let mut node = InProcess::open(config);
-    let objects = vec![
-        result_object(&data_dir, "misc/highdicom_sr_document.dcm", ResultKind::Sr),
-        result_object(
-            &data_dir,
-            "reference/gsps_cxr_nodule_box.dcm",
-            ResultKind::Gsps,
-        ),
-    ];
-    node.enqueue(&objects);
-    node.start();
     assert!(wait_until(Duration::from_secs(30), || node
         .count("strict", "dead-letter")
         == 2));
