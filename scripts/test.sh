@@ -46,7 +46,9 @@ fi
 
 # pynetdicom installs programs named storescu, storescp and echoscu too; the
 # tests need DCMTK's, so say so rather than fail obscurely.
-if ! storescu --version 2>&1 | grep -q dcmtk; then
+# (The output is read whole: `grep -q` under pipefail could stop the pipe early.)
+storescu_version=$(storescu --version 2>&1 || true)
+if [[ "$storescu_version" != *dcmtk* ]]; then
     echo "storescu on PATH ($(command -v storescu)) is not DCMTK's: put DCMTK's first on PATH" >&2
     exit 1
 fi
