@@ -58,5 +58,7 @@ if $everyday; then
     cargo test --locked
 fi
 if $soak; then
-    cargo test --locked --test it soak:: -- --ignored
+    # One at a time, as when each was its own binary: crash recovery and load
+    # measure timing and memory, which a neighbour would disturb.
+    cargo test --locked --test it soak:: -- --ignored --test-threads=1
 fi
