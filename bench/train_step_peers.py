@@ -2,7 +2,7 @@
 """One training step of chestnode's compact model in PyTorch, for comparison
 with `cargo bench --bench train_step` (benches/train_step.rs).
 
-The same networks as src/model/compact.rs: strided 3x3 conv + batch norm +
+The same networks as src/model/compact/: strided 3x3 conv + batch norm +
 ReLU stages of widths 16/32/64/96/128 and a linear classifier on the global
 mean; chestnet-compact-v1 has a 1x1 segmentation head after the third
 stage (stride 16), chestnet-compact-v2 a top-down decoder (1x1 laterals of

@@ -2,7 +2,7 @@
 //! `-v2`, 7 labels) at 256×256 (or `CHESTNODE_BENCH_SIZE`), batch 16, on
 //! the CPU: forward in training mode,
 //! image-level + segmentation loss, backward, AdamW — exactly
-//! `chestnode::train::step::training_step`, with the allocator settings
+//! `chestnode::lab::train::step::training_step`, with the allocator settings
 //! `chestnode train` uses. Inputs and targets are random (fixed seed): the
 //! time of a step does not depend on what the pixels show. Prints the
 //! median and p90 of 10 steps after 2 warm-up steps as one JSON line per
@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use chestnode::lab::train::batch::Batch;
+use chestnode::lab::train::optimiser::{AdamW, AdamWConfig};
+use chestnode::lab::train::step::training_step;
 use chestnode::model::compact::{CompactNet, Config};
-use chestnode::train::batch::Batch;
-use chestnode::train::optimiser::{AdamW, AdamWConfig};
-use chestnode::train::step::training_step;
 
 const BATCH: usize = 16;
 const LABELS: usize = 7;
@@ -68,7 +68,7 @@ fn inference(config: &Config) -> anyhow::Result<()> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = CompactNet::load(config, vb)?;
-    chestnode::train::init::initialise(&varmap, 1)?;
+    chestnode::lab::train::init::initialise(&varmap, 1)?;
     let size = size();
     let input = Tensor::rand(-1f32, 1f32, (1, 1, size, size), &device)?;
     for _ in 0..3 {
@@ -98,7 +98,7 @@ fn measure(config: &Config) -> anyhow::Result<()> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = CompactNet::load(config, vb)?;
-    chestnode::train::init::initialise(&varmap, 1)?;
+    chestnode::lab::train::init::initialise(&varmap, 1)?;
     let mut optimiser = AdamW::new(&varmap, AdamWConfig::default())?;
     let batch = random_batch(config, &device)?;
     for _ in 0..2 {

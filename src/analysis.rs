@@ -14,7 +14,6 @@ use dicom_object::DefaultDicomObject;
 
 use crate::imaging::{self, Gate, Normalisation, Radiograph};
 use crate::model::Model;
-use crate::report::publish::PublishedObject;
 
 /// How long each step took, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -40,9 +39,6 @@ pub struct AnalysisResult {
     /// (row, column) spacing in mm, when the image states it.
     #[serde(default)]
     pub pixel_spacing_mm: Option<[f64; 2]>,
-    /// The result objects made from it (SR, overlay, presentation state).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub published: Vec<PublishedObject>,
 }
 
 /// What became of an image.
@@ -150,7 +146,6 @@ pub fn analyse_path(model: &Model, path: &Path) -> Result<Analysis, AnalysisErro
         },
         image_size: [radiograph.columns, radiograph.rows],
         pixel_spacing_mm: radiograph.pixel_spacing_mm,
-        published: Vec::new(),
     });
     Ok(Analysis {
         outcome,

@@ -11,35 +11,35 @@
 //! `node` wires the stages together for `chestnode serve`; `status` reads
 //! them back for `chestnode status`, and `http` serves health, metrics and
 //! jobs to monitoring; `analysis` also serves `chestnode analyze` on plain
-//! files. The lab: `dataset` owns the rules of labelled data (importing a
-//! real corpus, per-patient splits, the images reserved for evaluation),
-//! `synth` generates labelled radiographs or draws findings into real
-//! ones, `train` trains the compact model and `evaluate` measures a model,
-//! real radiographs first. `tls` loads the certificates
+//! files. `lab` holds the offline tools that make and measure models
+//! (`lab::dataset` owns labelled data: its format, reader, writer, real
+//! corpus import, per-patient splits and the images reserved for
+//! evaluation; `lab::synth` generates labelled radiographs or draws
+//! findings into real ones; `lab::train` trains the compact model and
+//! `lab::evaluate` measures a model, real radiographs first); the
+//! pipeline never depends on it. `tls` loads the certificates
 //! with which the SCP and the outbox speak DICOM over TLS. `fuzzing` holds
 //! the entry points the fuzz targets (`fuzz/`) and their corpus regression
 //! test share. `allocator` tunes glibc malloc for model work.
 
 pub mod allocator;
 pub mod analysis;
+pub mod clock;
 pub mod config;
-pub mod dataset;
-pub mod db;
-pub mod evaluate;
 pub mod findings;
 pub mod fuzzing;
 pub mod http;
 pub mod imaging;
-pub mod incidents;
+pub mod lab;
+pub mod ledger;
 pub mod model;
 pub mod node;
 pub mod outbox;
 pub mod queue;
 pub mod report;
+pub mod retention;
 pub mod scp;
 pub mod status;
 pub mod store;
-pub mod synth;
 pub mod tls;
-pub mod train;
 pub mod worker;

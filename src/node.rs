@@ -20,13 +20,12 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::http::{HttpServer, HttpState, LoadedModel, Metrics, Readiness};
 use crate::model::Model;
-use crate::outbox::OutboxSenders;
-use crate::report::publish::Publisher;
+use crate::outbox::{Outbox, OutboxSenders};
+use crate::retention::{RetentionPolicy, RetentionSweeper};
 use crate::scp::{Listener, SessionContext};
 use crate::status::ControlSocket;
 use crate::store::Store;
-use crate::store::retention::{RetentionPolicy, RetentionSweeper};
-use crate::worker::{Schedule, WorkerPool};
+use crate::worker::{Publisher, Schedule, WorkerPool};
 
 /// After aborting, how long sessions get to close their sockets.
 const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -54,7 +53,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _stop_on_return = shutdown.clone().drop_guard();
     // `chestnode status` works from the moment the index is ours, while the
     // model is still loading.
-    let control = tokio::spawn(ControlSocket::bind(store.clone())?.serve(shutdown.clone()));
+    // The outbox owns the destinations; the control socket retries dead
+    // letters through it, so the senders it wakes are the ones started below.
+    let outbox = Outbox::new(store.ledger(), config.destinations.clone());
+    let control =
+        tokio::spawn(ControlSocket::bind(store.clone(), outbox.clone())?.serve(shutdown.clone()));
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let http = if config.http.enabled {
@@ -90,13 +93,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let workers = WorkerPool::start(
         schedule,
-        store.database().clone(),
+        store.ledger().clone(),
         store.data_dir().to_path_buf(),
         Arc::new(model),
         Arc::new(Publisher::new(
             &config,
             store.data_dir().to_path_buf(),
-            store.database().outbox(),
+            outbox.clone(),
         )?),
         metrics.clone(),
     )?;
@@ -117,13 +120,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let senders = OutboxSenders::start(
         &config,
-        store.database(),
+        &outbox,
+        store.ledger(),
         store.data_dir().to_path_buf(),
         &shutdown,
         metrics.clone(),
     );
     let retention = RetentionSweeper::start(
-        store.database().clone(),
+        store.ledger().clone(),
         store.data_dir().to_path_buf(),
         RetentionPolicy {
             keep_days: config.retention.keep_days,
@@ -174,7 +178,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || workers.stop()).await?;
     tokio::task::spawn_blocking(move || retention.stop()).await?;
     let flush_store = store.clone();
-    tokio::task::spawn_blocking(move || flush_store.database().flush()).await??;
+    tokio::task::spawn_blocking(move || flush_store.ledger().flush()).await??;
     tracing::info!("chestnode stopped; index flushed");
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The lab's subcommands (`synth`, `corpus`, `evaluate`, `train`): their
-//! flags and the thin code that turns them into calls of `chestnode::synth`,
+//! flags and the thin code that turns them into calls of `chestnode::lab::synth`,
 //! `dataset`, `evaluate` and `train`. Kept apart from `main.rs` so that the
 //! node's own commands (serve, status, retry, analyze) read on one page.
 
@@ -163,7 +163,7 @@ pub struct CorpusArgs {
 
 /// `chestnode synth`: a dataset directory, with a progress line on stderr.
 pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
-    use chestnode::synth::{SynthConfig, dataset};
+    use chestnode::lab::synth::{SynthConfig, dataset};
     let mut config = SynthConfig::default();
     set(&mut config.size, args.size);
     config.monochrome1_fraction = args.monochrome1_fraction;
@@ -208,7 +208,7 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
 
 /// `chestnode corpus`: imports real radiographs and prints what went where.
 pub fn corpus(args: CorpusArgs) -> anyhow::Result<()> {
-    use chestnode::dataset::{CorpusOptions, Reserved, SplitFractions, import_corpus};
+    use chestnode::lab::dataset::{CorpusOptions, Reserved, SplitFractions, import_corpus};
     let fractions = SplitFractions {
         validation: args.validation_fraction,
         test: args.test_fraction,
@@ -245,22 +245,23 @@ pub fn corpus(args: CorpusArgs) -> anyhow::Result<()> {
 /// `chestnode evaluate`: measures a model on a dataset, with a progress
 /// line on stderr.
 pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
-    use chestnode::evaluate::{self, metrics::Bootstrap};
+    use chestnode::lab::evaluate::{self, metrics::Bootstrap};
     let device = chestnode::model::device_by_name(&args.device)?;
     let model = chestnode::model::Model::from_config(args.model.as_deref(), &device)?;
     let splits = match args.split.as_deref() {
         None => None,
-        Some(name) => Some(vec![chestnode::dataset::Split::parse(name).with_context(
-            || format!("--split {name:?}: expected train, validation or test"),
-        )?]),
+        Some(name) => Some(vec![
+            chestnode::lab::dataset::Split::parse(name)
+                .with_context(|| format!("--split {name:?}: expected train, validation or test"))?,
+        ]),
     };
     let options = evaluate::Options {
         data: args.data,
-        selection: chestnode::dataset::Selection {
+        selection: chestnode::lab::dataset::Selection::evaluation(
             splits,
-            exclude_sources: args.exclude_source,
-            include_pediatric: args.include_pediatric,
-        },
+            args.exclude_source,
+            args.include_pediatric,
+        ),
         manifest: args.model,
         bootstrap: Bootstrap {
             resamples: args.bootstrap,
@@ -287,7 +288,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
 
 /// `chestnode train`: options from the preset and flags, then the run.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    use chestnode::train::{TrainOptions, train};
+    use chestnode::lab::train::{TrainOptions, train};
     let mut options = match &args.preset {
         Some(name) => TrainOptions::preset(name, args.data, args.out)?,
         None => TrainOptions::new(args.data, args.out),
@@ -306,7 +307,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     set(&mut options.normal_specificity, args.normal_specificity);
     set(&mut options.finding_specificity, args.finding_specificity);
     options.selection =
-        chestnode::dataset::Selection::training(args.exclude_source, args.include_pediatric);
+        chestnode::lab::dataset::Selection::training(args.exclude_source, args.include_pediatric);
     options.resume = args.resume;
     options.init = args.init;
     anyhow::ensure!(

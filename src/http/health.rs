@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::HttpState;
+use crate::ledger::IndexCheck;
 
 /// What the node has finished starting; set by `node::serve` as it goes.
 #[derive(Debug, Default)]
@@ -61,13 +62,6 @@ pub struct Checks {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct IndexCheck {
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct DiskCheck {
     pub ok: bool,
     /// `None` when the file system could not be asked.
@@ -93,16 +87,7 @@ pub async fn health(State(state): State<HttpState>) -> (StatusCode, Json<Health>
     let store = state.store.clone();
     let min_free_bytes = state.min_free_bytes;
     let (index, disk) = tokio::task::spawn_blocking(move || {
-        let index = match store.database().jobs.last() {
-            Ok(_) => IndexCheck {
-                ok: true,
-                error: None,
-            },
-            Err(error) => IndexCheck {
-                ok: false,
-                error: Some(error.to_string()),
-            },
-        };
+        let index = store.ledger().check_index();
         let free_bytes = store.free_bytes().ok();
         let disk = DiskCheck {
             ok: free_bytes.is_some_and(|free| free >= min_free_bytes),

@@ -45,10 +45,9 @@ pub async fn jobs(
     }
     let store = state.store.clone();
     let wanted = query.state.filter(|s| !s.is_empty());
-    let listed = tokio::task::spawn_blocking(move || {
-        recent_jobs(store.database(), limit, wanted.as_deref())
-    })
-    .await;
+    let listed =
+        tokio::task::spawn_blocking(move || recent_jobs(store.ledger(), limit, wanted.as_deref()))
+            .await;
     match listed {
         Ok(Ok(jobs)) => Ok(Json(JobList { jobs })),
         Ok(Err(error)) => Err(internal(&error.to_string())),

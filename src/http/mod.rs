@@ -106,10 +106,10 @@ impl HttpServer {
 async fn scrape(State(state): State<HttpState>) -> Response {
     let store = state.store.clone();
     let snapshot = tokio::task::spawn_blocking(move || -> anyhow::Result<metrics::Snapshot> {
-        let db = store.database();
+        let db = store.ledger();
         Ok(metrics::Snapshot {
-            jobs_by_state: db.queue().counts_by_state()?,
-            deliveries: db.outbox().backlog()?,
+            jobs_by_state: db.jobs_by_state(),
+            deliveries: db.deliveries().backlog(),
             disk_free_bytes: store.free_bytes().ok(),
         })
     })

@@ -1,33 +1,33 @@
-//! Models: manifests (`weights/*.toml`), one file per architecture, and
+//! Models: manifests (`weights/*.toml`), one folder per architecture, and
 //! [`Model`], which loads either from a manifest and runs it on a prepared
 //! input.
 //!
 //! - `manifest`: the model card in TOML, checked at load time
-//! - `densenet`: DenseNet-121, compatible with torchxrayvision checkpoints,
-//!   with its CPU fast path in `stem_cpu`, `dense_block_cpu`, `pointwise`,
-//!   `conv3x3`, `scale_shift_relu` and `cpu_gemm`
-//! - `compact`: the small architecture of the embedded default model, with
-//!   its training-mode batch norm on the CPU in `batch_norm_train`
+//! - `embedded`: the default model built into the binary
+//! - `densenet/`: DenseNet-121, compatible with torchxrayvision checkpoints,
+//!   with its CPU inference kernels as private submodules (`stem_cpu`,
+//!   `dense_block_cpu`, `pointwise`, `conv3x3_taps`, `scale_shift_relu`)
+//! - `compact/`: the small architecture of the embedded default model, with
+//!   its training-mode CPU operations as private submodules
+//!   (`batch_norm_train`, `conv_im2col`)
+//! - `cpu/`: the gemm and input helpers both architectures' CPU operations
+//!   share
 //! - `seeded`: deterministic weights for tests and the placeholder model
+//!
+//! Kernels are private to their architecture; callers outside use the
+//! architectures' public types (`densenet::DenseNet`, `compact::CompactNet`)
+//! and [`Model`].
 //!
 //! Every architecture yields, per label, a probability and an *evidence
 //! map* over the input square (class activation map or segmentation), from
 //! which `findings` draws regions.
 
-pub mod batch_norm_train;
 pub mod compact;
-pub mod conv3x3;
-pub mod conv_im2col;
-pub mod cpu_gemm;
-pub mod cpu_input;
-pub mod dense_block_cpu;
+mod cpu;
 pub mod densenet;
 pub mod embedded;
 pub mod manifest;
-pub mod pointwise;
-pub mod scale_shift_relu;
 pub mod seeded;
-pub mod stem_cpu;
 
 pub use manifest::{LoadedManifest, Manifest};
 

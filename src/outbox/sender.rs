@@ -18,12 +18,11 @@ use tokio_util::task::TaskTracker;
 
 use super::failure::{Failure, StatusOutcome, classify_status};
 use super::scu::{ObjectToStore, ScuSettings, StoreAssociation, StoreError};
-use super::{Backoff, Delivery, DeliveryState, Outbox, unix_now_ms};
+use super::{Backoff, Delivery, DeliveryState, Outbox};
+use crate::clock::unix_now_ms;
 use crate::config::{Config, DestinationConfig};
-use crate::db::Database;
 use crate::http::{DeliveryOutcome, Metrics};
-use crate::incidents::IncidentLog;
-use crate::store::index;
+use crate::ledger::{IncidentLog, Ledger};
 
 /// Deliveries sent over one association at most; the sender then looks
 /// for due work again (and lets a shutdown in).
@@ -41,13 +40,14 @@ pub struct OutboxSenders {
 }
 
 impl OutboxSenders {
-    /// Starts one sender per destination in `config`. They stop when
+    /// Starts one sender per destination of `outbox`. They stop when
     /// `shutdown` is cancelled or [`OutboxSenders::stop`] is called. A
     /// destination whose TLS files cannot be loaded gets no sender (its
     /// deliveries stay pending); `serve` checks them before it gets here.
     pub fn start(
         config: &Config,
-        db: &Database,
+        outbox: &Outbox,
+        db: &Ledger,
         data_dir: PathBuf,
         shutdown: &CancellationToken,
         metrics: Arc<Metrics>,
@@ -60,7 +60,7 @@ impl OutboxSenders {
             max_pdu_length: config.outbox.max_pdu_length,
         };
         let data_dir = Arc::new(data_dir);
-        for destination in &config.destinations {
+        for destination in outbox.destinations() {
             let tls = match destination.tls.as_ref().map(crate::tls::client_config) {
                 None => None,
                 Some(Ok(tls)) => Some(tls),
@@ -76,8 +76,8 @@ impl OutboxSenders {
             let sender = DestinationSender {
                 destination: destination.clone(),
                 tls,
-                outbox: db.outbox(),
-                incidents: db.incidents.clone(),
+                outbox: outbox.clone(),
+                incidents: db.incidents().clone(),
                 settings: settings.clone(),
                 backoff: Backoff::from_config(&config.outbox),
                 data_dir: data_dir.clone(),
@@ -127,7 +127,7 @@ struct DestinationSender {
     data_dir: Arc<PathBuf>,
     stop: CancellationToken,
     /// For the source image's receipt time (end-to-end latency).
-    db: Database,
+    db: Ledger,
     metrics: Arc<Metrics>,
 }
 
@@ -272,7 +272,7 @@ impl DestinationSender {
         let record = delivery.clone();
         let marked = tokio::task::spawn_blocking(move || {
             let delivered = outbox.mark_delivered(&record)?;
-            let source = index::find(&db, &delivered.source_sop_instance_uid);
+            let source = db.find_instance(&delivered.source_sop_instance_uid);
             anyhow::Ok((delivered, source.ok().flatten()))
         });
         match marked.await {

@@ -1,19 +1,26 @@
 //! Unit tests of the outbox records: idempotent enqueueing, the state
 //! transitions of a delivery, dead-letter retry and the backlog.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::clock::{unix_now, unix_now_ms};
 
-fn outbox() -> (tempfile::TempDir, Outbox) {
+fn ledger() -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
-    let outbox = Outbox::new(
-        db.open_tree(OUTBOX_TREE).unwrap(),
-        db.open_tree(crate::queue::JOBS_TREE).unwrap(),
-        Arc::new(DeliverySignal::default()),
-    );
-    (dir, outbox)
+    let ledger = Ledger::open(dir.path()).unwrap();
+    (dir, ledger)
+}
+
+/// An outbox to [`destinations`].
+fn outbox() -> (tempfile::TempDir, Outbox) {
+    outbox_to(destinations())
+}
+
+fn outbox_to(destinations: Vec<DestinationConfig>) -> (tempfile::TempDir, Outbox) {
+    let (dir, ledger) = ledger();
+    (dir, Outbox::new(&ledger, destinations))
 }
 
 fn destination(name: &str, kinds: &[ResultKind]) -> DestinationConfig {
@@ -56,14 +63,12 @@ fn minute() -> Backoff {
 
 #[test]
 fn enqueue_creates_one_delivery_per_destination_taking_the_kind() {
-    let (_dir, outbox) = outbox();
     let all_kinds = destination("archive", &ResultKind::ALL);
     let mut destinations = destinations();
     destinations.push(all_kinds);
+    let (_dir, outbox) = outbox_to(destinations);
     assert_eq!(
-        outbox
-            .enqueue(&destinations, &object("1.2.9.1", ResultKind::Sr))
-            .unwrap(),
+        outbox.enqueue(&object("1.2.9.1", ResultKind::Sr)).unwrap(),
         2
     );
     assert!(outbox.get("pacs", "1.2.9.1").unwrap().is_some());
@@ -77,27 +82,22 @@ fn enqueue_creates_one_delivery_per_destination_taking_the_kind() {
 #[test]
 fn enqueue_is_idempotent_in_every_state() {
     let (_dir, outbox) = outbox();
-    let destinations = destinations();
     let sr = object("1.2.9.2", ResultKind::Sr);
-    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 1);
-    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 0, "pending");
+    assert_eq!(outbox.enqueue(&sr).unwrap(), 1);
+    assert_eq!(outbox.enqueue(&sr).unwrap(), 0, "pending");
 
     let pending = outbox.get("pacs", "1.2.9.2").unwrap().unwrap();
     outbox.mark_delivered(&pending).unwrap();
-    assert_eq!(outbox.enqueue(&destinations, &sr).unwrap(), 0, "delivered");
+    assert_eq!(outbox.enqueue(&sr).unwrap(), 0, "delivered");
     let delivered = outbox.get("pacs", "1.2.9.2").unwrap().unwrap();
     assert_eq!(delivered.state.label(), "delivered");
     assert_eq!(delivered.attempts, 1);
 
     let sc = object("1.2.9.3", ResultKind::Sc);
-    outbox.enqueue(&destinations, &sc).unwrap();
+    outbox.enqueue(&sc).unwrap();
     let pending = outbox.get("pacs", "1.2.9.3").unwrap().unwrap();
     outbox.dead_letter(&pending, "refused").unwrap();
-    assert_eq!(
-        outbox.enqueue(&destinations, &sc).unwrap(),
-        0,
-        "dead letter"
-    );
+    assert_eq!(outbox.enqueue(&sc).unwrap(), 0, "dead letter");
     assert_eq!(
         outbox
             .get("pacs", "1.2.9.3")
@@ -114,14 +114,10 @@ fn enqueue_wakes_the_senders_only_when_it_creates_something() {
     let (_dir, outbox) = outbox();
     let mut receiver = outbox.signal().subscribe();
     receiver.borrow_and_update();
-    outbox
-        .enqueue(&destinations(), &object("1.2.9.4", ResultKind::Sr))
-        .unwrap();
+    outbox.enqueue(&object("1.2.9.4", ResultKind::Sr)).unwrap();
     assert!(receiver.has_changed().unwrap());
     receiver.borrow_and_update();
-    outbox
-        .enqueue(&destinations(), &object("1.2.9.4", ResultKind::Sr))
-        .unwrap();
+    outbox.enqueue(&object("1.2.9.4", ResultKind::Sr)).unwrap();
     assert!(!receiver.has_changed().unwrap());
 }
 
@@ -131,17 +127,15 @@ fn paths_outside_the_data_directory_are_refused() {
     for path in ["/etc/passwd", "../elsewhere.dcm", "results/../../x.dcm", ""] {
         let mut bad = object("1.2.9.5", ResultKind::Sr);
         bad.path = PathBuf::from(path);
-        assert!(outbox.enqueue(&destinations(), &bad).is_err(), "{path:?}");
+        assert!(outbox.enqueue(&bad).is_err(), "{path:?}");
     }
-    assert!(outbox.iter().next().is_none());
+    assert!(outbox.backlog().is_empty());
 }
 
 #[test]
 fn a_transient_failure_counts_the_attempt_and_waits() {
     let (_dir, outbox) = outbox();
-    outbox
-        .enqueue(&destinations(), &object("1.2.9.6", ResultKind::Sr))
-        .unwrap();
+    outbox.enqueue(&object("1.2.9.6", ResultKind::Sr)).unwrap();
     let due = outbox.due("pacs", unix_now_ms(), 10).unwrap();
     assert_eq!(due.len(), 1);
     let before = unix_now_ms();
@@ -174,12 +168,9 @@ fn a_transient_failure_counts_the_attempt_and_waits() {
 #[test]
 fn dead_letters_wait_for_retry_and_only_pending_deliveries_settle() {
     let (_dir, outbox) = outbox();
-    let destinations = destinations();
+    outbox.enqueue(&object("1.2.9.7", ResultKind::Sr)).unwrap();
     outbox
-        .enqueue(&destinations, &object("1.2.9.7", ResultKind::Sr))
-        .unwrap();
-    outbox
-        .enqueue(&destinations, &object("1.2.9.8", ResultKind::Gsps))
+        .enqueue(&object("1.2.9.8", ResultKind::Gsps))
         .unwrap();
     let pacs = outbox.get("pacs", "1.2.9.7").unwrap().unwrap();
     let viewer = outbox.get("viewer", "1.2.9.8").unwrap().unwrap();
@@ -209,21 +200,18 @@ fn dead_letters_wait_for_retry_and_only_pending_deliveries_settle() {
 
 #[test]
 fn due_deliveries_come_oldest_first_up_to_the_limit() {
-    let (_dir, outbox) = outbox();
+    let (_dir, ledger) = ledger();
+    let outbox = Outbox::new(&ledger, destinations());
     for uid in ["1.2.9.13", "1.2.9.11", "1.2.9.12"] {
-        outbox
-            .enqueue(&destinations(), &object(uid, ResultKind::Sc))
-            .unwrap();
+        outbox.enqueue(&object(uid, ResultKind::Sc)).unwrap();
     }
     let due = outbox.due("pacs", unix_now_ms(), 2).unwrap();
     assert_eq!(due.len(), 2);
     assert!(outbox.due("viewer", unix_now_ms(), 10).unwrap().is_empty());
     // A destination's name is not a prefix of another's records.
-    let other = vec![destination("pac", &[ResultKind::Sc])];
+    let other = Outbox::new(&ledger, vec![destination("pac", &[ResultKind::Sc])]);
     assert_eq!(outbox.for_destination("pac").unwrap().len(), 0);
-    outbox
-        .enqueue(&other, &object("1.2.9.14", ResultKind::Sc))
-        .unwrap();
+    other.enqueue(&object("1.2.9.14", ResultKind::Sc)).unwrap();
     assert_eq!(outbox.for_destination("pac").unwrap().len(), 1);
     assert_eq!(outbox.for_destination("pacs").unwrap().len(), 3);
 }
@@ -231,14 +219,11 @@ fn due_deliveries_come_oldest_first_up_to_the_limit() {
 #[test]
 fn backlog_counts_each_destination_by_state() {
     let (_dir, outbox) = outbox();
-    let destinations = destinations();
     for uid in ["1.2.9.21", "1.2.9.22", "1.2.9.23"] {
-        outbox
-            .enqueue(&destinations, &object(uid, ResultKind::Sr))
-            .unwrap();
+        outbox.enqueue(&object(uid, ResultKind::Sr)).unwrap();
     }
     outbox
-        .enqueue(&destinations, &object("1.2.9.24", ResultKind::Gsps))
+        .enqueue(&object("1.2.9.24", ResultKind::Gsps))
         .unwrap();
     let get = |uid| outbox.get("pacs", uid).unwrap().unwrap();
     outbox.mark_delivered(&get("1.2.9.21")).unwrap();
@@ -246,7 +231,7 @@ fn backlog_counts_each_destination_by_state() {
     outbox
         .record_transient_failure(&get("1.2.9.23"), "timed out", &minute())
         .unwrap();
-    let backlog = outbox.backlog().unwrap();
+    let backlog = outbox.backlog();
     assert_eq!(
         backlog,
         vec![
@@ -266,26 +251,19 @@ fn backlog_counts_each_destination_by_state() {
     );
 }
 
-/// An outbox over a database that also holds one analysing job, id 1.
-fn outbox_with_job() -> (tempfile::TempDir, Outbox, sled::Tree) {
-    use crate::queue::{Job, JobState, Priority, job_key};
-    let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
-    let jobs = db.open_tree(crate::queue::JOBS_TREE).unwrap();
+/// An outbox over a ledger that also holds one analysing job, id 1.
+fn outbox_with_job() -> (tempfile::TempDir, Outbox, crate::ledger::JobQueue) {
+    use crate::queue::{Job, JobState, Priority};
+    let (dir, ledger) = ledger();
     let mut job = Job::received(1, "1.2.3".into(), Priority::Medium, unix_now());
     job.state = JobState::Analysing;
-    jobs.insert(job_key(1), serde_json::to_vec(&job).unwrap())
-        .unwrap();
-    let outbox = Outbox::new(
-        db.open_tree(OUTBOX_TREE).unwrap(),
-        jobs.clone(),
-        Arc::new(DeliverySignal::default()),
-    );
-    (dir, outbox, jobs)
+    let jobs = ledger.queue();
+    jobs.put(&job);
+    (dir, Outbox::new(&ledger, destinations()), jobs)
 }
 
-fn job_in(jobs: &sled::Tree) -> crate::queue::Job {
-    serde_json::from_slice(&jobs.get(crate::queue::job_key(1)).unwrap().unwrap()).unwrap()
+fn job_in(jobs: &crate::ledger::JobQueue) -> crate::queue::Job {
+    jobs.get(1).unwrap().unwrap()
 }
 
 #[test]
@@ -295,13 +273,12 @@ fn every_delivery_change_moves_its_job_through_the_lifecycle() {
     for (uid, kind) in [("1.2.9.10", ResultKind::Sr), ("1.2.9.11", ResultKind::Gsps)] {
         let mut result = object(uid, kind);
         result.job_id = Some(1);
-        outbox.enqueue(&destinations(), &result).unwrap();
+        outbox.enqueue(&result).unwrap();
     }
     let mut job = job_in(&jobs);
     assert_eq!(job.state, JobState::Analysing);
     job.finish_analysis(unix_now());
-    jobs.insert(crate::queue::job_key(1), serde_json::to_vec(&job).unwrap())
-        .unwrap();
+    jobs.put(&job);
 
     let sr = outbox.get("pacs", "1.2.9.10").unwrap().unwrap();
     outbox

@@ -2,10 +2,12 @@
 //! states it moves through from reception to delivery of its results.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::priority::Priority;
+use crate::config::{Priority, ResultKind};
+
 use super::progress::{DestinationProgress, DestinationState};
 
 /// Where a job is in its life. Stored as part of [`Job`]; the state is the
@@ -92,9 +94,23 @@ pub struct Job {
     /// When the last destination confirmed the last result object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<u64>,
+    /// The result objects made from the image (SR, overlay, presentation
+    /// state), as written to the data directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedObject>,
     /// Delivery of the result objects, by destination name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deliveries: BTreeMap<String, DestinationProgress>,
+}
+
+/// One result object made for a job, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedObject {
+    pub kind: ResultKind,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// Relative to the data directory.
+    pub path: PathBuf,
 }
 
 impl Job {
@@ -110,6 +126,7 @@ impl Job {
             not_before: 0,
             analysed_at: None,
             delivered_at: None,
+            published: Vec::new(),
             deliveries: BTreeMap::new(),
         }
     }

@@ -11,13 +11,15 @@
 //! - `overlay/`: the secondary-capture picture with findings burned in
 //!   (layout, banner, legend, drawing, lettering)
 //! - `gsps`: the same outlines as a presentation state on the original
-//! - `publish`: build, store and queue the objects for one image
+//!
+//! Writing the objects and routing them to destinations is not done here:
+//! the worker's publisher writes them through the store and hands them to
+//! the outbox, which owns the destinations.
 
 pub mod gsps;
 pub mod header;
 pub mod identity;
 pub mod overlay;
-pub mod publish;
 pub mod sr;
 pub mod uids;
 

@@ -147,8 +147,8 @@ pub async fn serve<S: Transport>(
             tracing::warn!(calling = %calling, stored = tally.stored, failed = tally.failed, %reason, "aborting association");
             context
                 .store
-                .database()
-                .incidents
+                .ledger()
+                .incidents()
                 .record("scp", format!("A-ABORT sent to {calling}: {reason}"));
             let _ = association.abort().await;
         }
@@ -510,7 +510,7 @@ impl Session<'_> {
             .take(64)
             .filter(|c| c.is_ascii_graphic())
             .collect();
-        self.context.store.database().incidents.record(
+        self.context.store.ledger().incidents().record(
             "scp",
             format!(
                 "C-STORE of {uid} from {} refused with {status:#06X}: {comment}",

@@ -10,15 +10,13 @@
 
 mod declared_lengths;
 mod incoming;
-pub mod index;
 pub mod results;
-pub mod retention;
 mod structure;
 pub mod uid;
 
+pub use crate::ledger::{Indexed, InstanceRecord};
 pub(crate) use incoming::part10_header;
 pub use incoming::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, Incoming, IncomingMeta};
-pub use index::{Indexed, InstanceRecord};
 pub use uid::{UidError, ValidUid};
 
 use std::collections::HashSet;
@@ -31,8 +29,8 @@ use anyhow::Context;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
 
-use crate::db::Database;
-use crate::incidents::unix_now;
+use crate::clock::unix_now;
+use crate::ledger::Ledger;
 use declared_lengths::ReadExtent;
 use structure::Encoding;
 
@@ -85,7 +83,7 @@ pub struct Store {
     min_free_bytes: u64,
     /// Refuse new instances while this many jobs are unfinished (0: never).
     max_queued_jobs: u64,
-    db: Database,
+    db: Ledger,
     /// SOP Instance UIDs being committed right now, so two associations
     /// sending the same instance at once cannot both create it.
     committing: Mutex<HashSet<String>>,
@@ -109,7 +107,7 @@ impl Store {
         fs::create_dir_all(&instances_dir)?;
         // The lock first: the sweep below must never touch the transfers of
         // another server that is running on this directory.
-        let db = Database::open_waiting(&data_dir, INDEX_LOCK_WAIT)?;
+        let db = Ledger::open_waiting(&data_dir, INDEX_LOCK_WAIT)?;
         let swept = sweep_temporary_files(&tmp_dir)?;
         if swept > 0 {
             tracing::warn!(
@@ -133,7 +131,8 @@ impl Store {
         &self.data_dir
     }
 
-    pub fn database(&self) -> &Database {
+    /// The index: instance, job and delivery records.
+    pub fn ledger(&self) -> &Ledger {
         &self.db
     }
 
@@ -156,7 +155,7 @@ impl Store {
                 "free disk space below watermark".into(),
             ));
         }
-        let queued = self.db.work_available.unfinished();
+        let queued = self.db.work_available().unfinished();
         if self.max_queued_jobs > 0 && queued >= self.max_queued_jobs {
             return Err(StoreError::OutOfResources(format!(
                 "analysis queue full ({queued} images waiting)"
@@ -200,7 +199,9 @@ impl Store {
             .map_err(|e| StoreError::InvalidUid("Series Instance UID", e))?;
 
         let _guard = self.lock_uid(meta.sop_instance_uid.as_str());
-        if let Some(existing) = index::find(&self.db, meta.sop_instance_uid.as_str())
+        if let Some(existing) = self
+            .db
+            .find_instance(meta.sop_instance_uid.as_str())
             .map_err(|e| StoreError::OutOfResources(e.to_string()))?
         {
             return Ok(Stored::Duplicate(existing));
@@ -228,11 +229,11 @@ impl Store {
             received_at: unix_now(),
             job_id: 0,
         };
-        let indexed = index::insert_with_job(&self.db, record, meta.priority);
+        let indexed = self.db.insert_with_job(record, meta.priority);
         tracing::debug!(?durable, ?renamed, total = ?started.elapsed(), "commit timings");
         match indexed {
             Ok(Indexed::New(record)) => {
-                self.db.work_available.job_created();
+                self.db.work_available().job_created();
                 Ok(Stored::New(record))
             }
             Ok(Indexed::Duplicate(record)) => Ok(Stored::Duplicate(record)),

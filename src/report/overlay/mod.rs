@@ -307,7 +307,6 @@ mod tests {
             timings: Timings::default(),
             image_size: [521, 513],
             pixel_spacing_mm: None,
-            published: Vec::new(),
         }
     }
 

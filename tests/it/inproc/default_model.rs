@@ -8,9 +8,7 @@ use std::process::Command;
 
 use crate::common::cli::chestnode_ok;
 
-use chestnode::synth::findings::{FindingKind, PlannedFinding};
-use chestnode::synth::lesions::Site;
-use chestnode::synth::{SynthConfig, generate_with};
+use chestnode::lab::synth::{FindingKind, PlannedFinding, Site, SynthConfig, generate_with};
 
 /// `chestnode analyze --json` (the built-in model) on `paths`.
 fn analyze_json(paths: &[std::path::PathBuf]) -> serde_json::Value {

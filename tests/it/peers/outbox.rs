@@ -15,8 +15,8 @@ use crate::common::orthanc::{Orthanc, OrthancOptions};
 use crate::common::storescp::{StoreScp, received_file};
 use crate::common::{backlog, free_port, test_data, wait_for_port, wait_until};
 use chestnode::config::{Config, DestinationConfig, ResultKind};
-use chestnode::db::Database;
-use chestnode::outbox::{Delivery, DeliveryState, NewDelivery, OutboxSenders};
+use chestnode::ledger::Ledger;
+use chestnode::outbox::{Delivery, DeliveryState, NewDelivery, Outbox, OutboxSenders};
 use tokio_util::sync::CancellationToken;
 
 /// Real objects standing in for results: (file, kind).
@@ -87,7 +87,8 @@ fn config(data_dir: &Path, destinations: Vec<DestinationConfig>) -> Config {
 /// The outbox senders running in this process on their own runtime.
 struct InProcess {
     runtime: tokio::runtime::Runtime,
-    db: Database,
+    db: Ledger,
+    outbox: Outbox,
     senders: Option<OutboxSenders>,
     config: Config,
 }
@@ -95,20 +96,21 @@ struct InProcess {
 impl InProcess {
     fn open(config: Config) -> InProcess {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let db = Database::open(&config.node.data_dir).unwrap();
+        let db = Ledger::open(&config.node.data_dir).unwrap();
+        let outbox = Outbox::new(&db, config.destinations.clone());
         InProcess {
             runtime,
             db,
+            outbox,
             senders: None,
             config,
         }
     }
 
     fn enqueue(&self, objects: &[NewDelivery]) -> usize {
-        let outbox = self.db.outbox();
         objects
             .iter()
-            .map(|o| outbox.enqueue(&self.config.destinations, o).unwrap())
+            .map(|o| self.outbox.enqueue(o).unwrap())
             .sum()
     }
 
@@ -116,6 +118,7 @@ impl InProcess {
         let _entered = self.runtime.enter();
         self.senders = Some(OutboxSenders::start(
             &self.config,
+            &self.outbox,
             &self.db,
             self.config.node.data_dir.clone(),
             &CancellationToken::new(),
@@ -130,7 +133,7 @@ impl InProcess {
     }
 
     fn deliveries(&self, destination: &str) -> Vec<Delivery> {
-        self.db.outbox().for_destination(destination).unwrap()
+        self.outbox.for_destination(destination).unwrap()
     }
 
     fn count(&self, destination: &str, label: &str) -> usize {
@@ -301,7 +304,7 @@ fn unsendable_files_are_dead_lettered_at_once_and_the_rest_still_go() {
         == 2
         && node.count("dcmtk", "delivered") == 1));
     node.stop();
-    let reason = |uid: &str| match node.db.outbox().get("dcmtk", uid).unwrap().unwrap() {
+    let reason = |uid: &str| match node.outbox.get("dcmtk", uid).unwrap().unwrap() {
         Delivery {
             attempts: 1,
             state: DeliveryState::DeadLetter { reason },

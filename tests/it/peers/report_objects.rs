@@ -76,7 +76,6 @@ fn result_for(columns: u32, rows: u32) -> AnalysisResult {
         timings: Timings::default(),
         image_size: [columns, rows],
         pixel_spacing_mm: Some([0.2, 0.2]),
-        published: Vec::new(),
     }
 }
 

@@ -106,7 +106,6 @@ fn findings_for(radiograph: &Radiograph, research_use_only: bool) -> AnalysisRes
         timings: Timings::default(),
         image_size: [radiograph.columns, radiograph.rows],
         pixel_spacing_mm: radiograph.pixel_spacing_mm,
-        published: Vec::new(),
     }
 }
 

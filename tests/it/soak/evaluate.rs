@@ -3,7 +3,7 @@
 //! that it repeats exactly for a seed. The model is the embedded default
 //! model, trained briefly on synthetic data, so performance is not
 //! asserted; the metrics themselves are checked on hand-made cases in
-//! `src/evaluate/metrics_tests.rs`.
+//! `src/lab/evaluate/metrics/tests.rs`.
 
 use std::ffi::OsStr;
 use std::path::Path;
