@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suite on a fresh Debian machine: installs the real DICOM
 # peers the tests drive (DCMTK, dicom3tools, Orthanc as the PACS, highdicom as
-# an independent SR reader) and the build tools, then runs the tests. Test
-# data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+# an independent SR reader, pynetdicom as a second SCU) and the build tools,
+# then runs the tests. Test data is read from ../shared/data (or
+# $CHESTNODE_TEST_DATA).
 #
 #   bash scripts/test.sh          unit tests, doc tests, the fuzz corpus and
 #                                 the integration tiers inproc:: and peers::
@@ -38,15 +39,27 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c "import highdicom" >/dev/null 2>&1; then
-    echo "installing: highdicom (pip)"
+if ! python3 -c "import highdicom, pynetdicom" >/dev/null 2>&1; then
+    echo "installing: highdicom, pynetdicom (pip)"
     python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
-
-# pynetdicom installs programs named storescu, storescp and echoscu too; the
-# tests need DCMTK's, so say so rather than fail obscurely.
-# (The output is read whole: `grep -q` under pipefail could stop the pipe early.)
+# pynetdicom installs its own storescu, echoscu, storescp, findscu, getscu and
+# movescu on PATH, ahead of DCMTK's in /usr/bin: the tests drive DCMTK's, so
+# remove pynetdicom's commands (the tests use it only as a library).
+python3 - <<'EOF_PY'
+import importlib.metadata, pathlib
+dist = importlib.metadata.distribution("pynetdicom")
+commands = {e.name for e in dist.entry_points if e.group == "console_scripts"}
+for file in dist.files or []:
+    path = pathlib.Path(dist.locate_file(file))
+    if path.name in commands and path.parent.name in ("bin", "Scripts") and path.exists():
+        path.unlink()
+EOF_PY
+hash -r
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+# Check storescu is DCMTK's. (The output is read whole: `grep -q` under
+# pipefail could stop the pipe early and fail the check at random.)
 storescu_version=$(storescu --version 2>&1 || true)
 if [[ "$storescu_version" != *dcmtk* ]]; then
     echo "storescu on PATH ($(command -v storescu)) is not DCMTK's: put DCMTK's first on PATH" >&2

@@ -36,11 +36,10 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_ul::pdu::Pdu;
 
 use crate::config::NetworkConfig;
+use crate::dimse::{Command, PduError, PduReader, Received, Response, status};
 use crate::imaging::{self, Normalisation, Photometric, SampleLayout};
 use crate::queue::Priority;
 use crate::scp::contexts::TRANSFER_SYNTAXES;
-use crate::scp::dimse::{Command, Response, status};
-use crate::scp::pdu_reader::{PduError, PduReader, Received};
 use crate::store::{self, IncomingMeta, ValidUid};
 
 /// Side of the model input [`pixel_pipeline`] builds.

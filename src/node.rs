@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::http::{HttpServer, HttpState, LoadedModel, Metrics, Readiness};
+use crate::http::{HttpServer, HttpState, LoadedModel, Readiness};
+use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::outbox::{Outbox, OutboxSenders};
 use crate::retention::{RetentionPolicy, RetentionSweeper};

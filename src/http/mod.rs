@@ -2,7 +2,8 @@
 //! default (`[http]` in the configuration):
 //!
 //! - `GET /health` — liveness and readiness ([`health`]);
-//! - `GET /metrics` — Prometheus text format ([`metrics`]);
+//! - `GET /metrics` — Prometheus text format, from the registry in
+//!   [`crate::metrics`];
 //! - `GET /api/jobs` — recent jobs as JSON ([`jobs`]).
 //!
 //! Everything is read-only: nothing here changes the node, so the endpoint
@@ -15,10 +16,8 @@
 mod connections;
 pub mod health;
 pub mod jobs;
-pub mod metrics;
 
 pub use health::{LoadedModel, Readiness};
-pub use metrics::{AssociationOutcome, DeliveryOutcome, Metrics};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpConfig;
+use crate::metrics::{self, Metrics};
 use crate::store::Store;
 use connections::{GuardedListener, IDLE_TIMEOUT, MAX_CONNECTIONS};
 

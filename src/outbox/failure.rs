@@ -12,6 +12,8 @@
 use dicom_ul::association::Error as AssociationError;
 use dicom_ul::pdu::{AssociationRJ, AssociationRJResult};
 
+use crate::dimse::describe_chain;
+
 /// Why an attempt did not deliver, and whether to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -148,21 +150,6 @@ pub fn classify_rejection(rejection: &AssociationRJ) -> Failure {
         AssociationRJResult::Permanent => Failure::Permanent(format!("{reason} (permanent)")),
         AssociationRJResult::Transient => Failure::Transient(format!("{reason} (transient)")),
     }
-}
-
-/// An error with its causes, on one line.
-pub fn describe_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text += ": ";
-            text += &cause_text;
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ use dicom_ul::pdu::{PDataValue, PDataValueType};
 use dicom_ul::{ClientAssociationOptions, Pdu};
 use rustls::ClientConfig;
 
-use super::failure::{Failure, classify_association_error, describe_chain};
+use super::failure::{Failure, classify_association_error};
 use super::link::Link;
 use crate::config::DestinationConfig;
-use crate::scp::dimse::{Command, Response, command_field};
+use crate::dimse::{Command, Response, command_field, describe_chain};
 
 /// Bytes of a P-DATA-TF PDU's variable field taken by one PDV's header
 /// (item length, presentation context id, message control header).

@@ -21,8 +21,8 @@ use super::scu::{ObjectToStore, ScuSettings, StoreAssociation, StoreError};
 use super::{Backoff, Delivery, DeliveryState, Outbox};
 use crate::clock::unix_now_ms;
 use crate::config::{Config, DestinationConfig};
-use crate::http::{DeliveryOutcome, Metrics};
 use crate::ledger::{IncidentLog, Ledger};
+use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// Deliveries sent over one association at most; the sender then looks
 /// for due work again (and lets a shutdown in).

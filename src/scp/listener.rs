@@ -30,8 +30,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::http::AssociationOutcome;
-use crate::outbox::failure::describe_chain;
+use crate::dimse::describe_chain;
+use crate::metrics::AssociationOutcome;
 use crate::scp::association::{AccessPolicy, AllowedCaller, acceptor_options, reject_busy};
 use crate::scp::session::{self, SessionContext, Transport};
 

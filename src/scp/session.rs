@@ -25,10 +25,9 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultRe
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::Metrics;
+use crate::dimse::{Command, PduError, PduReader, Pdv, Received, Response, command_field, status};
+use crate::metrics::Metrics;
 use crate::scp::contexts;
-use crate::scp::dimse::{Command, Response, command_field, status};
-use crate::scp::pdu_reader::{PduError, PduReader, Pdv, Received};
 use crate::store::{Incoming, IncomingMeta, Store, StoreError, Stored, ValidUid};
 
 /// The largest command set we accept. Real ones are a few hundred bytes.

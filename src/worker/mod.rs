@@ -20,8 +20,8 @@ mod publish;
 pub use publish::Publisher;
 
 use crate::analysis::{Analysis, Outcome, analyse_path};
-use crate::http::Metrics;
 use crate::ledger::Ledger;
+use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::queue::{Job, JobState, PublishedObject};
 

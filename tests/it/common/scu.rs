@@ -5,7 +5,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use chestnode::scp::dimse::{Command, Response, command_field};
+use chestnode::dimse::{Command, Response, command_field};
 use dicom_ul::ClientAssociationOptions;
 use dicom_ul::association::client::ClientAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};

@@ -1,6 +1,7 @@
 //! Tier 2: chestnode against real peers — DCMTK (`storescu`, `storescp`,
 //! `echoscu`, `dcmdump`, `dsrdump`, `dcmodify`), `dciodvfy`, Orthanc,
-//! highdicom through Python, and `openssl` for the TLS certificates.
+//! highdicom and pynetdicom through Python, and `openssl` for the TLS
+//! certificates.
 
 mod analysis;
 mod cli;
@@ -12,6 +13,7 @@ mod report_overlay;
 mod results_to_pacs;
 mod scp_associations;
 mod scp_faults;
+mod scp_pynetdicom;
 mod scp_store;
 mod slow_peers;
 mod synth;

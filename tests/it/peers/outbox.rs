@@ -122,7 +122,7 @@ impl InProcess {
             &self.db,
             self.config.node.data_dir.clone(),
             &CancellationToken::new(),
-            std::sync::Arc::new(chestnode::http::Metrics::new()),
+            std::sync::Arc::new(chestnode::metrics::Metrics::new()),
         ));
     }
 

@@ -1,5 +1,6 @@
-//! DIMSE command sets (PS3.7 §9 and Annex E): decoding the requests we
-//! serve and encoding their responses.
+//! DIMSE command sets (PS3.7 §9 and Annex E): requests and responses,
+//! encoded and decoded for both roles — the SCP decodes requests and
+//! encodes responses, the SCU the other way round.
 //!
 //! A command set is a small data set of group 0000 elements, always in
 //! implicit VR little endian. We split it into elements ourselves (see
@@ -82,7 +83,7 @@ impl Command {
         })
     }
 
-    /// Encodes this request; used by tests and, later, by the C-STORE SCU.
+    /// Encodes this request; used by the C-STORE SCU and by tests.
     pub fn encode(&self) -> Vec<u8> {
         let mut elements = vec![
             us(tags::COMMAND_FIELD, self.command_field),
