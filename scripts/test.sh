@@ -1,9 +1,28 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh Debian machine: installs the real DICOM
+# Runs the test suite on a fresh Debian machine: installs the real DICOM
 # peers the tests drive (DCMTK, dicom3tools, Orthanc as the PACS, highdicom as
-# an independent SR reader, pynetdicom as a second SCU) and the build tools, then runs `cargo test`. Test data is read from ../shared/data (or $CHESTNODE_TEST_DATA).
+# an independent SR reader, pynetdicom as a second SCU) and the build tools,
+# then runs the tests. Test data is read from ../shared/data (or
+# $CHESTNODE_TEST_DATA).
+#
+#   bash scripts/test.sh          unit tests, doc tests, the fuzz corpus and
+#                                 the integration tiers inproc:: and peers::
+#   bash scripts/test.sh --soak   the soak tier only (load, crash recovery,
+#                                 training, evaluation; ignored by default)
+#   bash scripts/test.sh --all    both
+#
+# Tiers and where tests go: tests/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+everyday=true
+soak=false
+case "${1:-}" in
+    "") ;;
+    --soak) everyday=false; soak=true ;;
+    --all) soak=true ;;
+    *) echo "usage: $0 [--soak | --all]" >&2; exit 2 ;;
+esac
 
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
@@ -39,6 +58,20 @@ for file in dist.files or []:
 EOF_PY
 hash -r
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
-storescu --version 2>&1 | grep -qi dcmtk || { echo "storescu on PATH is not DCMTK's" >&2; exit 1; }
+# Check storescu is DCMTK's. (The output is read whole: `grep -q` under
+# pipefail could stop the pipe early and fail the check at random.)
+storescu_version=$(storescu --version 2>&1 || true)
+if [[ "$storescu_version" != *dcmtk* ]]; then
+    echo "storescu on PATH ($(command -v storescu)) is not DCMTK's: put DCMTK's first on PATH" >&2
+    exit 1
+fi
 
-cargo test --locked
+if $everyday; then
+    # Everything but the soak tier, whose tests are #[ignore = "soak: ..."].
+    cargo test --locked
+fi
+if $soak; then
+    # One at a time, as when each was its own binary: crash recovery and load
+    # measure timing and memory, which a neighbour would disturb.
+    cargo test --locked --test it soak:: -- --ignored --test-threads=1
+fi

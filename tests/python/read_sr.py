@@ -1,6 +1,6 @@
 """Reads a chestnode SR back with highdicom and prints what it found as JSON.
 
-Used by tests/report_objects.rs: an independent implementation must see a
+Used by tests/it/peers/report_objects.rs: an independent implementation must see a
 TID 1500 Imaging Measurement Report with our image-level result and one
 planar ROI group per localised finding.
 """

@@ -5,12 +5,13 @@
 //! asserted; the metrics themselves are checked on hand-made cases in
 //! `src/lab/evaluate/metrics/tests.rs`.
 
-mod common;
-
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::common::cli::chestnode_ok;
 
 const CATEGORIES: [&str; 7] = [
     "nodule-mass",
@@ -31,35 +32,22 @@ const LOCALISED: [&str; 5] = [
 
 fn synth(out: &Path) {
     // Seed 4 gives nodules (for FROC and subgroups) and several categories.
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args([
-            "synth", "--size", "256", "--count", "8", "--seed", "4", "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "synth failed: {}",
-        common::combined_output(&output)
-    );
+    let args = [
+        "synth", "--size", "256", "--count", "8", "--seed", "4", "--out",
+    ];
+    chestnode_ok(args.iter().map(OsStr::new).chain([out.as_os_str()]));
 }
 
 fn evaluate(data: &Path, out: &Path, extra: &[&str]) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_chestnode"));
-    command
-        .arg("evaluate")
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "evaluate failed: {}",
-        common::combined_output(&output)
-    );
+    let args = [
+        OsStr::new("evaluate"),
+        OsStr::new("--data"),
+        data.as_os_str(),
+    ];
+    let args = args
+        .into_iter()
+        .chain([OsStr::new("--out"), out.as_os_str()]);
+    chestnode_ok(args.chain(extra.iter().map(OsStr::new)));
 }
 
 /// Per category key: (images with it, located findings of it), counted
@@ -103,6 +91,7 @@ fn in_unit_interval(value: &Value) -> bool {
 }
 
 #[test]
+#[ignore = "soak: generates a dataset and runs a full evaluation"]
 fn evaluate_writes_a_consistent_report_and_plots() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("dataset");
@@ -250,6 +239,7 @@ fn evaluate_writes_a_consistent_report_and_plots() {
 }
 
 #[test]
+#[ignore = "soak: with the evaluation test it checks"]
 fn a_missing_dataset_is_an_error() {
     let root = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
@@ -262,9 +252,9 @@ fn a_missing_dataset_is_an_error() {
         .unwrap();
     assert!(!output.status.success());
     assert!(
-        common::combined_output(&output).contains("absent"),
+        crate::common::combined_output(&output).contains("absent"),
         "{}",
-        common::combined_output(&output)
+        crate::common::combined_output(&output)
     );
     assert!(
         !root.path().join("out").exists(),

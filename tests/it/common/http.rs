@@ -61,3 +61,15 @@ pub fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Resu
 pub fn get(port: u16, path: &str) -> Reply {
     request(port, "GET", path, "").unwrap_or_else(|e| panic!("GET {path} on port {port}: {e}"))
 }
+
+/// One sample's value in Prometheus text exposition, by its full series
+/// (`name{label="value",...}`); `None` when absent.
+pub fn metric_sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().expect("a number"))
+        })
+}

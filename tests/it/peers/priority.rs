@@ -1,13 +1,11 @@
 //! Priority for real: images from a calling AE title configured as urgent
 //! are analysed before routine images that arrived earlier.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Node, distinct_copies, wait_until};
+use crate::common::{Node, distinct_copies, wait_until};
 
 const DX: &str = "dicom/misc/dx_thorax_small.dcm";
 
@@ -21,7 +19,7 @@ fn send(node: &Node, calling: &str, files: &[PathBuf]) {
     assert!(
         output.status.success(),
         "{}",
-        common::combined_output(&output)
+        crate::common::combined_output(&output)
     );
 }
 

@@ -6,27 +6,15 @@
 //!
 //! Each WG-04 file is decoded by exactly one test, to keep the suite fast.
 
-mod common;
-
-use std::path::PathBuf;
-
+use crate::common::{dicom_file as dicom, open_dicom as open};
 use chestnode::imaging::{
     Gate, ImagingError, Normalisation, StoredFrame, decode_first_frame, gate, load_radiograph,
     model_input,
 };
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, open_file};
+use dicom_object::DefaultDicomObject;
 use dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN;
-
-fn dicom(relative: &str) -> PathBuf {
-    common::test_data().join("dicom").join(relative)
-}
-
-fn open(relative: &str) -> DefaultDicomObject {
-    let path = dicom(relative);
-    open_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn decode(relative: &str) -> StoredFrame {
     decode_first_frame(&open(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))

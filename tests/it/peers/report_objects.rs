@@ -4,16 +4,14 @@
 //! regions). Inputs are real chest radiographs with findings placed by
 //! hand, so the expected content is known.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::cli::dciodvfy_errors;
+use crate::common::findings::call;
 use chestnode::analysis::{AnalysisResult, Timings};
 use chestnode::config::{ReportConfig, ResultKind};
-use chestnode::findings::{
-    Category, CategoryCall, Findings, LocalisedFinding, ModelIdentity, Region,
-};
+use chestnode::findings::{Category, Findings, LocalisedFinding, ModelIdentity, Region};
 use chestnode::report::{ResultContext, ResultObject, ResultUids, gsps, sr};
 use dicom_dictionary_std::tags;
 use dicom_object::open_file;
@@ -31,16 +29,6 @@ fn model() -> ModelIdentity {
         version: "1.0.0".into(),
         research_use_only: true,
         intended_use: "Demonstration and research".into(),
-    }
-}
-
-fn call(category: Category, probability: f32, positive: bool) -> CategoryCall {
-    CategoryCall {
-        category,
-        assessed: true,
-        probability,
-        positive,
-        label_index: Some(0),
     }
 }
 
@@ -133,27 +121,11 @@ fn build(source_path: &Path, out: &Path) -> Built {
     }
 }
 
-/// Runs dciodvfy and returns its error lines.
-fn dciodvfy_errors(path: &Path) -> (Vec<String>, String) {
-    let output = Command::new("dciodvfy")
-        .arg(path)
-        .output()
-        .expect("dciodvfy (dicom3tools) is installed");
-    let text = common::combined_output(&output);
-    eprintln!("dciodvfy {}:\n{text}", path.display());
-    let errors = text
-        .lines()
-        .filter(|line| line.starts_with("Error"))
-        .map(str::to_owned)
-        .collect();
-    (errors, text)
-}
-
 #[test]
 fn sr_and_gsps_pass_dciodvfy_for_real_sources() {
     for source in SOURCES {
         let dir = tempfile::tempdir().unwrap();
-        let built = build(&common::test_data().join(source), dir.path());
+        let built = build(&crate::common::test_data().join(source), dir.path());
         for path in [&built.sr, &built.gsps] {
             let (errors, text) = dciodvfy_errors(path);
             assert!(
@@ -168,13 +140,13 @@ fn sr_and_gsps_pass_dciodvfy_for_real_sources() {
 #[test]
 fn dsrdump_reads_the_sr() {
     let dir = tempfile::tempdir().unwrap();
-    let built = build(&common::test_data().join(SOURCES[1]), dir.path());
+    let built = build(&crate::common::test_data().join(SOURCES[1]), dir.path());
     let output = Command::new("dsrdump")
         .args(["+Pc"])
         .arg(&built.sr)
         .output()
         .expect("dsrdump (DCMTK) is installed");
-    let text = common::combined_output(&output);
+    let text = crate::common::combined_output(&output);
     assert!(output.status.success(), "{text}");
     for expected in [
         "Comprehensive 3D SR",
@@ -196,14 +168,14 @@ fn dsrdump_reads_the_sr() {
 #[test]
 fn highdicom_reads_the_sr_as_a_tid_1500_report() {
     let dir = tempfile::tempdir().unwrap();
-    let built = build(&common::test_data().join(SOURCES[2]), dir.path());
+    let built = build(&crate::common::test_data().join(SOURCES[2]), dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_sr.py");
     let output = Command::new("python3")
         .arg(&script)
         .arg(&built.sr)
         .output()
         .expect("python3 runs");
-    let text = common::combined_output(&output);
+    let text = crate::common::combined_output(&output);
     assert!(
         output.status.success(),
         "highdicom could not read the SR:\n{text}"
@@ -270,7 +242,7 @@ fn highdicom_reads_the_sr_as_a_tid_1500_report() {
 
 #[test]
 fn building_twice_gives_the_same_uids() {
-    let source = common::test_data().join(SOURCES[0]);
+    let source = crate::common::test_data().join(SOURCES[0]);
     let one = tempfile::tempdir().unwrap();
     let two = tempfile::tempdir().unwrap();
     let first = build(&source, one.path());

@@ -1,25 +1,17 @@
 //! The command line: help text, configuration file plus flag overrides,
 //! clear errors for bad configuration, and `status` while a server starts.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Node, free_port, status_of, wait_for_port};
-
-fn chestnode(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::common::cli::chestnode;
+use crate::common::{Node, free_port, status_of, wait_for_port};
 
 #[test]
 fn help_describes_every_subcommand_and_option() {
-    let text = String::from_utf8(chestnode(&["--help"]).stdout).unwrap();
+    let text = String::from_utf8(chestnode(["--help"]).stdout).unwrap();
     assert!(text.contains("serve") && text.contains("status"));
     assert!(text.contains("Research use only, not for diagnosis"));
-    let serve = String::from_utf8(chestnode(&["serve", "--help"]).stdout).unwrap();
+    let serve = String::from_utf8(chestnode(["serve", "--help"]).stdout).unwrap();
     for flag in [
         "--config",
         "--data-dir",
@@ -37,7 +29,7 @@ fn help_describes_every_subcommand_and_option() {
     ] {
         assert!(serve.contains(flag), "serve --help lacks {flag}");
     }
-    let status = String::from_utf8(chestnode(&["status", "--help"]).stdout).unwrap();
+    let status = String::from_utf8(chestnode(["status", "--help"]).stdout).unwrap();
     assert!(status.contains("--json"));
 }
 
@@ -69,7 +61,7 @@ fn flags_override_the_configuration_file() {
         .unwrap();
     assert!(echo.status.success());
     assert!(std::net::TcpStream::connect(("127.0.0.1", file_port)).is_err());
-    common::signal(&child, "TERM");
+    crate::common::signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
 
@@ -78,11 +70,11 @@ fn bad_configuration_is_a_clear_error() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("bad.toml");
     std::fs::write(&config, "[node]\nae_titel = \"TYPO\"\n").unwrap();
-    let output = chestnode(&["serve", "--config", config.to_str().unwrap()]);
+    let output = chestnode(["serve", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("ae_titel"));
 
-    let output = chestnode(&[
+    let output = chestnode([
         "serve",
         "--ae-title",
         "THIS_IS_MUCH_TOO_LONG",
@@ -95,7 +87,7 @@ fn bad_configuration_is_a_clear_error() {
 
 #[test]
 fn status_of_a_missing_data_directory_says_so() {
-    let output = chestnode(&["status", "--data-dir", "/nonexistent/chestnode"]);
+    let output = chestnode(["status", "--data-dir", "/nonexistent/chestnode"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no data directory"));
 }

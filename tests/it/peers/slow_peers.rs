@@ -3,25 +3,13 @@
 //! transfer leaves nothing behind; and other senders are served normally
 //! all the while.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::scu::RawScu;
-use common::{Node, test_data, wait_until};
+use crate::common::scu::dx_association;
+use crate::common::{Node, test_data, wait_until};
 use dicom_dictionary_std::uids;
-
-fn dx_association(node: &Node) -> RawScu {
-    RawScu::connect(
-        node.port,
-        "STALLER",
-        uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
-        &[uids::EXPLICIT_VR_LITTLE_ENDIAN],
-    )
-    .unwrap()
-}
 
 /// The first bytes of a P-DATA-TF PDU announcing `length` bytes, and a
 /// PDV item header for a data fragment of context `context_id`.
@@ -58,7 +46,7 @@ fn others_are_served(node: &Node) {
     assert!(
         output.status.success(),
         "{}",
-        common::combined_output(&output)
+        crate::common::combined_output(&output)
     );
     assert!(node.echoscu(&[]).status.success());
 }
@@ -70,7 +58,7 @@ fn a_sender_stalled_half_way_through_a_pdu_is_aborted_and_others_keep_working() 
         root.path(),
         &["--idle-timeout", "3", "--dimse-timeout", "2"],
     );
-    let mut stalled = dx_association(&node);
+    let mut stalled = dx_association(&node, "STALLER");
     let context_id = stalled.context_id();
     let stream = stalled.association.inner_stream();
     // A PDU announcing 4096 bytes, of which 76 arrive.
@@ -96,7 +84,7 @@ fn a_sender_stalled_between_command_and_data_set_is_aborted_leaving_nothing() {
         root.path(),
         &["--idle-timeout", "30", "--dimse-timeout", "2"],
     );
-    let mut stalled = dx_association(&node);
+    let mut stalled = dx_association(&node, "STALLER");
     let context_id = stalled.context_id();
     stalled.send_store_command(
         uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,

@@ -130,3 +130,15 @@ fn pdv(context_id: u8, value_type: PDataValueType, is_last: bool, data: &[u8]) -
         data: data.to_vec(),
     }
 }
+
+/// An association proposing DX storage in explicit VR little endian, as
+/// `calling`.
+pub fn dx_association(node: &super::Node, calling: &str) -> RawScu {
+    RawScu::connect(
+        node.port,
+        calling,
+        dicom_dictionary_std::uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+        &[dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN],
+    )
+    .unwrap()
+}

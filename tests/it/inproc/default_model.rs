@@ -3,22 +3,17 @@
 //! calls nodule/mass positive and puts the region on the mass; and on real
 //! normal radiographs it mostly says normal.
 
+use std::ffi::OsStr;
 use std::process::Command;
+
+use crate::common::cli::chestnode_ok;
 
 use chestnode::lab::synth::{FindingKind, PlannedFinding, Site, SynthConfig, generate_with};
 
 /// `chestnode analyze --json` (the built-in model) on `paths`.
 fn analyze_json(paths: &[std::path::PathBuf]) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(["analyze", "--json"])
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [OsStr::new("analyze"), OsStr::new("--json")];
+    let output = chestnode_ok(args.into_iter().chain(paths.iter().map(|p| p.as_os_str())));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 

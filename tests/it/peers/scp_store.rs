@@ -1,14 +1,12 @@
 //! The Storage SCP against real DCMTK peers: C-ECHO, C-STORE of every test
 //! file in its own transfer syntax, concurrency, duplicates, restarts.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::compare::assert_same_data_set;
-use common::{Node, all_test_dicom_files, combined_output, test_data};
+use crate::common::compare::assert_same_data_set;
+use crate::common::{Node, all_test_dicom_files, combined_output, test_data};
 use dicom_dictionary_std::{tags, uids};
 
 /// The storescu flag that proposes a file's own transfer syntax.
@@ -234,7 +232,7 @@ fn a_duplicate_instance_is_acknowledged_but_creates_no_second_job() {
     assert!(combined_output(&output).contains("Received Store Response (Success)"));
     assert_eq!(node.pending_jobs(), 1);
     assert_eq!(node.instance_files().len(), 1);
-    assert!(common::wait_until(Duration::from_secs(5), || node
+    assert!(crate::common::wait_until(Duration::from_secs(5), || node
         .log()
         .contains("duplicate instance")));
     node.stop();

@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod cli;
 pub mod compare;
+pub mod config;
+pub mod findings;
 pub mod http;
 pub mod orthanc;
 pub mod scu;
@@ -23,6 +26,17 @@ pub fn test_data() -> PathBuf {
     std::env::var_os("CHESTNODE_TEST_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+/// A file under the shared data's `dicom/` folder.
+pub fn dicom_file(relative: &str) -> PathBuf {
+    test_data().join("dicom").join(relative)
+}
+
+/// A file under the shared data's `dicom/` folder, parsed.
+pub fn open_dicom(relative: &str) -> dicom_object::DefaultDicomObject {
+    let path = dicom_file(relative);
+    dicom_object::open_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every DICOM file under the shared data's `dicom/` folder, sorted.
@@ -225,6 +239,24 @@ impl Node {
             .expect("storescu (DCMTK) is installed")
     }
 
+    /// `storescu` against this node, which must succeed (the output and
+    /// the node's log are shown otherwise).
+    pub fn storescu_ok(&self, args: &[&str], files: &[&Path]) -> Output {
+        let output = self.storescu(args, files);
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            combined_output(&output),
+            self.log()
+        );
+        output
+    }
+
+    /// One destination's backlog in this node's `status --json`.
+    pub fn backlog(&self, destination: &str) -> serde_json::Value {
+        backlog(&self.status(), destination)
+    }
+
     /// `echoscu` against this node.
     pub fn echoscu(&self, args: &[&str]) -> Output {
         Command::new("echoscu")
@@ -279,6 +311,20 @@ pub fn status_of(data_dir: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// One destination's backlog (pending, delivered, dead letters, last
+/// error) in a `status --json` answer; null when the destination is not
+/// listed (yet).
+pub fn backlog(status: &serde_json::Value, destination: &str) -> serde_json::Value {
+    status["destinations"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|d| d["destination"] == destination)
+                .cloned()
+        })
+        .unwrap_or_default()
 }
 
 /// Polls `condition` until it holds or `limit` passes.

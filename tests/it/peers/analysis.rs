@@ -2,34 +2,25 @@
 //! files, models loaded from manifests (and refused when wrong), and a
 //! server that analyses what `storescu` sends.
 
-mod common;
-
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::cli::chestnode;
+use crate::common::{Node, dicom_file as dicom, wait_until};
 use candle_core::{Device, Tensor};
 use chestnode::model::manifest::sha256_hex;
 use chestnode::model::seeded::seeded_values;
-use common::{Node, test_data, wait_until};
 use serde_json::Value;
 
 fn analyze(args: &[&str], files: &[PathBuf]) -> (bool, Value, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .arg("analyze")
-        .arg("--json")
-        .args(args)
-        .args(files)
-        .output()
-        .unwrap();
+    let args = ["analyze", "--json"].iter().chain(args).map(OsStr::new);
+    let output = chestnode(args.chain(files.iter().map(|file| file.as_os_str())));
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     (output.status.success(), json, stderr)
-}
-
-fn dicom(name: &str) -> PathBuf {
-    test_data().join("dicom").join(name)
 }
 
 #[test]
@@ -234,7 +225,7 @@ fn manifest_errors_are_clear_and_stop_the_node_at_start_up() {
         .args([
             "serve",
             "--port",
-            &common::free_port().to_string(),
+            &crate::common::free_port().to_string(),
             "--config",
         ])
         .arg(&config)

@@ -4,13 +4,12 @@
 //! API (and a Lua filter counting every C-STORE it receives) tells what
 //! arrived, how often, and in which study.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::orthanc::{Orthanc, OrthancOptions};
-use common::{Node, free_port, test_data, wait_until};
+use crate::common::config::{FAST_RETRIES, destination, write_config};
+use crate::common::orthanc::{Orthanc, OrthancOptions};
+use crate::common::{Node, free_port, test_data, wait_until};
 use dicom_dictionary_std::tags;
 
 /// 1024 × 1024 chest CR, JPEG baseline: quick to analyse.
@@ -20,27 +19,8 @@ const LARGE_CHEST: &str = "dicom/wg04/RG1_JLSN.dcm";
 
 /// Writes a configuration sending `kinds` to Orthanc on `port`.
 fn config_for(root: &Path, port: u16, kinds: &str) -> PathBuf {
-    let path = root.join("chestnode.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[outbox]
-retry_delay_secs = 1
-max_retry_delay_secs = 2
-timeout_secs = 10
-
-[[destinations]]
-name = "orthanc"
-ae_title = "ORTHANC"
-host = "127.0.0.1"
-port = {port}
-kinds = [{kinds}]
-"#
-        ),
-    )
-    .unwrap();
-    path
+    let orthanc = destination("orthanc", "ORTHANC", port, kinds);
+    write_config(root, &format!("{FAST_RETRIES}{orthanc}"))
 }
 
 fn start_node(root: &Path, config: &Path) -> Node {
@@ -67,12 +47,7 @@ fn start_node_keeping_less(root: &Path, config: &Path) -> Node {
 
 /// Sends the quick chest CR with `storescu` and checks it was accepted.
 fn send_chest(node: &Node) {
-    let output = node.storescu(&["-xy"], &[&test_data().join(CHEST)]);
-    assert!(
-        output.status.success(),
-        "{}",
-        common::combined_output(&output)
-    );
+    node.storescu_ok(&["-xy"], &[&test_data().join(CHEST)]);
 }
 
 /// A source attribute, as text.
@@ -85,14 +60,6 @@ fn source_attribute(file: &str, tag: dicom_core::Tag) -> String {
         .unwrap()
         .trim_end_matches(['\0', ' '])
         .to_owned()
-}
-
-/// The destination's backlog in `status --json`.
-fn backlog(node: &Node) -> serde_json::Value {
-    node.status()["destinations"]
-        .as_array()
-        .and_then(|all| all.iter().find(|d| d["destination"] == "orthanc").cloned())
-        .unwrap_or_default()
 }
 
 /// The result objects the analysed jobs published, from `status --json`.
@@ -139,10 +106,10 @@ fn sr_overlay_and_gsps_reach_orthanc_in_the_source_study() {
     assert_eq!(modalities, ["OT", "PR", "SR"]);
 
     let delivered = wait_until(Duration::from_secs(10), || {
-        backlog(&node)["delivered"].as_u64() == Some(3)
+        node.backlog("orthanc")["delivered"].as_u64() == Some(3)
     });
     assert!(delivered, "{:#}", node.status());
-    assert_eq!(backlog(&node)["pending"], 0);
+    assert_eq!(node.backlog("orthanc")["pending"], 0);
     // The job went all the way: delivered, with its time and destination.
     let status = node.status();
     assert_eq!(status["jobs_by_state"]["delivered"], 1, "{status:#}");
@@ -170,7 +137,7 @@ fn results_wait_while_orthanc_is_down_and_arrive_once_when_it_is_up() {
 
     // Both images analysed, four results waiting with an error to show.
     let waiting = wait_until(Duration::from_secs(90), || {
-        let backlog = backlog(&node);
+        let backlog = node.backlog("orthanc");
         backlog["pending"].as_u64() == Some(4) && backlog["last_error"].is_string()
     });
     assert!(waiting, "{:#}", node.status());
@@ -181,7 +148,7 @@ fn results_wait_while_orthanc_is_down_and_arrive_once_when_it_is_up() {
         ..OrthancOptions::default()
     });
     let delivered = wait_until(Duration::from_secs(60), || {
-        backlog(&node)["delivered"].as_u64() == Some(4)
+        node.backlog("orthanc")["delivered"].as_u64() == Some(4)
     });
     assert!(delivered, "{:#}\n{}", node.status(), node.log());
     std::thread::sleep(Duration::from_secs(2));
@@ -212,7 +179,7 @@ fn a_pacs_that_rejects_us_permanently_gets_a_dead_letter_not_a_loop() {
     let mut node = start_node(root.path(), &config);
     send_chest(&node);
     let dead = wait_until(Duration::from_secs(90), || {
-        backlog(&node)["dead_letter"].as_u64() == Some(2)
+        node.backlog("orthanc")["dead_letter"].as_u64() == Some(2)
     });
     assert!(dead, "{:#}", node.status());
     let rejected = orthanc.rejected_associations();
@@ -258,7 +225,7 @@ fn two_nodes_analysing_the_same_image_make_the_same_objects() {
         let mut node = start_node(root.path(), &config);
         send_chest(&node);
         let delivered = wait_until(Duration::from_secs(90), || {
-            backlog(&node)["delivered"].as_u64() == Some(2)
+            node.backlog("orthanc")["delivered"].as_u64() == Some(2)
         });
         assert!(delivered, "{:#}", node.status());
         uids.push(published_uids(&node));
@@ -299,7 +266,7 @@ fn retention_deletes_delivered_images_and_keeps_undelivered_ones() {
     assert!(swept, "{:#}\n{}", node.status(), node.log());
     assert_eq!(orthanc.instance_count(), 1, "the SR was delivered first");
     assert!(node.instance_files().is_empty());
-    assert!(common::files_below(&node.data_dir.join("results")).is_empty());
+    assert!(crate::common::files_below(&node.data_dir.join("results")).is_empty());
     node.stop();
 
     // With the destination down, the SR waits, and so does the image.
@@ -312,7 +279,7 @@ fn retention_deletes_delivered_images_and_keeps_undelivered_ones() {
     let mut node = start_node_keeping_less(root.path(), &config);
     send_chest(&node);
     let waiting = wait_until(Duration::from_secs(90), || {
-        backlog(&node)["pending"].as_u64() == Some(1)
+        node.backlog("orthanc")["pending"].as_u64() == Some(1)
     });
     assert!(waiting, "{:#}", node.status());
     std::thread::sleep(Duration::from_secs(3)); // several sweeps

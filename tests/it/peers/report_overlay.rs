@@ -6,11 +6,10 @@
 //! Each test writes a PNG preview next to its Part-10 file; set
 //! `CHESTNODE_PREVIEW_DIR` to keep copies for looking at.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::common::findings::call;
+use crate::common::open_dicom as open;
 use chestnode::analysis::{AnalysisResult, Timings};
 use chestnode::config::ReportConfig;
 use chestnode::findings::{
@@ -22,12 +21,6 @@ use chestnode::report::overlay::secondary_capture;
 use chestnode::report::{ResultContext, ResultObject, ResultUids};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, open_file};
-
-fn open(relative: &str) -> DefaultDicomObject {
-    let path = common::test_data().join("dicom").join(relative);
-    open_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn model(research_use_only: bool) -> ModelIdentity {
     ModelIdentity {
@@ -37,16 +30,6 @@ fn model(research_use_only: bool) -> ModelIdentity {
         intended_use: "Flags chest radiographs with findings for a radiologist's review; \
                        does not replace reading the image."
             .into(),
-    }
-}
-
-fn call(category: Category, probability: f32, positive: bool) -> CategoryCall {
-    CategoryCall {
-        category,
-        assessed: true,
-        probability,
-        positive,
-        label_index: Some(0),
     }
 }
 
@@ -202,12 +185,7 @@ fn make_overlay(relative: &str, research_use_only: bool) -> Made {
 }
 
 fn tool_output(tool: &str, file: &Path) -> String {
-    let output = Command::new(tool)
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool} must be installed: {e}"));
-    let text = common::combined_output(&output);
-    println!("--- {tool} {}\n{text}", file.display());
+    let (output, text) = crate::common::cli::tool_output(tool, file);
     assert!(
         output.status.success() || tool == "dciodvfy",
         "{tool} failed"

@@ -5,14 +5,13 @@
 //! and end-to-end latency, deliveries per destination — and that the node
 //! listens on loopback only by default.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::http::{Reply, get};
-use common::orthanc::{Orthanc, OrthancOptions};
-use common::{Node, combined_output, free_port, test_data, wait_until};
+use crate::common::config::{FAST_RETRIES, destination, write_config};
+use crate::common::http::{Reply, get, metric_sample as sample};
+use crate::common::orthanc::{Orthanc, OrthancOptions};
+use crate::common::{Node, combined_output, free_port, test_data, wait_until};
 
 /// 1024 × 1024 chest CR, JPEG baseline: analysed.
 const CHEST: &str = "dicom/misc/siim_cr_chest_jpeg_baseline.dcm";
@@ -20,18 +19,6 @@ const CHEST: &str = "dicom/misc/siim_cr_chest_jpeg_baseline.dcm";
 const CT: &str = "dicom/misc/CT_small.dcm";
 /// The chest image's Patient ID (also its Patient Name): must never appear.
 const CHEST_PATIENT_ID: &str = "16d7f894-55d7-4d95-8957-d18987f0e981";
-
-/// One sample of the exposition, by its series exactly as written
-/// (`name{label="value",...}`); `None` when absent.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().expect("a number"))
-        })
-}
 
 fn metrics(node: &Node) -> String {
     let reply = get(node.http_port, "/metrics");
@@ -72,13 +59,7 @@ fn job_list(node: &Node, query: &str) -> Vec<serde_json::Value> {
 }
 
 fn send(node: &Node, args: &[&str], file: &str) {
-    let output = node.storescu(args, &[&test_data().join(file)]);
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        combined_output(&output),
-        node.log()
-    );
+    node.storescu_ok(args, &[&test_data().join(file)]);
 }
 
 /// Data set bytes of a stored Part-10 file: what came over the wire.
@@ -167,7 +148,7 @@ fn health_metrics_and_jobs_follow_images_through_the_node() {
     assert_eq!(get(node.http_port, "/api/jobs?limit=0").status, 400);
     assert_eq!(get(node.http_port, "/api/jobs?limit=lots").status, 400);
     assert_eq!(get(node.http_port, "/nothing-here").status, 404);
-    let post = common::http::request(node.http_port, "POST", "/api/jobs", "{}").unwrap();
+    let post = crate::common::http::request(node.http_port, "POST", "/api/jobs", "{}").unwrap();
     assert_eq!(post.status, 405, "read-only");
 }
 
@@ -264,42 +245,13 @@ fn health_is_503_when_the_disk_watermark_is_not_met() {
 /// kind; the same Orthanc under a wrong AE title (it rejects the
 /// association permanently); and a port nobody listens on (transient).
 fn config_with_destinations(root: &Path, orthanc_port: u16) -> PathBuf {
-    let path = root.join("chestnode.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[outbox]
-retry_delay_secs = 1
-max_retry_delay_secs = 2
-timeout_secs = 10
-
-[[destinations]]
-name = "orthanc"
-ae_title = "ORTHANC"
-host = "127.0.0.1"
-port = {orthanc_port}
-kinds = ["sr", "sc", "gsps"]
-
-[[destinations]]
-name = "wrong-ae"
-ae_title = "NOT_ORTHANC"
-host = "127.0.0.1"
-port = {orthanc_port}
-kinds = ["sr"]
-
-[[destinations]]
-name = "nowhere"
-ae_title = "NOBODY"
-host = "127.0.0.1"
-port = {}
-kinds = ["sr"]
-"#,
-            free_port()
-        ),
-    )
-    .unwrap();
-    path
+    let body = [
+        FAST_RETRIES.to_owned(),
+        destination("orthanc", "ORTHANC", orthanc_port, r#""sr", "sc", "gsps""#),
+        destination("wrong-ae", "NOT_ORTHANC", orthanc_port, r#""sr""#),
+        destination("nowhere", "NOBODY", free_port(), r#""sr""#),
+    ];
+    write_config(root, &body.concat())
 }
 
 #[test]

@@ -1,21 +1,21 @@
 //! DICOM over TLS against DCMTK: `storescu +tls` sending to a chestnode
 //! process whose `[tls]` is on, and `storescp +tls` receiving its results.
-//! Certificates are made at test time with `openssl` (`common::certs`).
+//! Certificates are made at test time with `openssl` (`crate::common::certs`).
 //!
 //! Every test's node gets one plain TCP connection at start-up — the
 //! harness's readiness probe — which fails the TLS handshake: counts of
 //! failed handshakes are therefore checked as "at least".
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::certs::Certs;
-use common::storescp::StoreScp;
-use common::{Node, combined_output, test_data, wait_until};
+use crate::common::certs::Certs;
+use crate::common::config::{FAST_RETRIES, destination, write_config};
+use crate::common::http::metric_sample;
+use crate::common::storescp::StoreScp;
+use crate::common::{Node, combined_output, test_data, wait_until};
 
 /// 1024 × 1024 chest CR, JPEG baseline: quick to analyse.
 const CHEST: &str = "dicom/misc/siim_cr_chest_jpeg_baseline.dcm";
@@ -38,13 +38,6 @@ fn scp_tls(certs: &Certs, verify_clients: bool) -> String {
         section += &format!("client_ca = \"{}\"\n", text(&certs.crt("ca")));
     }
     section
-}
-
-/// Writes `body` as the node's configuration file.
-fn config_file(root: &Path, body: &str) -> PathBuf {
-    let path = root.join("chestnode.toml");
-    std::fs::write(&path, body).unwrap();
-    path
 }
 
 fn start(root: &Path, config: &Path, extra: &[&str]) -> Node {
@@ -78,20 +71,19 @@ fn storescu(node: &Node, args: &[String], file: &str) -> std::process::Output {
 
 /// `chestnode_associations_total{outcome="tls_failed"}`.
 fn tls_failures(node: &Node) -> f64 {
-    let body = common::http::get(node.http_port, "/metrics").body;
-    body.lines()
-        .find_map(|line| {
-            line.strip_prefix(r#"chestnode_associations_total{outcome="tls_failed"} "#)
-                .map(|value| value.parse().unwrap())
-        })
-        .unwrap_or(0.0)
+    let body = crate::common::http::get(node.http_port, "/metrics").body;
+    metric_sample(
+        &body,
+        r#"chestnode_associations_total{outcome="tls_failed"}"#,
+    )
+    .unwrap_or(0.0)
 }
 
 #[test]
 fn storescu_over_tls_is_stored_and_a_plain_peer_does_no_harm() {
     let root = tempfile::tempdir().unwrap();
     let certs = Certs::generate(&root.path().join("certs"));
-    let config = config_file(root.path(), &scp_tls(&certs, false));
+    let config = write_config(root.path(), &scp_tls(&certs, false));
     let mut node = start(root.path(), &config, &[]);
 
     let output = storescu(&node, &tls_args(&certs, "client"), CHEST);
@@ -119,7 +111,7 @@ fn storescu_over_tls_is_stored_and_a_plain_peer_does_no_harm() {
 fn with_client_ca_only_peers_with_a_certificate_from_it_get_in() {
     let root = tempfile::tempdir().unwrap();
     let certs = Certs::generate(&root.path().join("certs"));
-    let config = config_file(root.path(), &scp_tls(&certs, true));
+    let config = write_config(root.path(), &scp_tls(&certs, true));
     let mut node = start(root.path(), &config, &[]);
 
     // TLS without a client certificate.
@@ -142,7 +134,7 @@ fn with_client_ca_only_peers_with_a_certificate_from_it_get_in() {
 fn a_silent_connection_is_dropped_after_artim_and_busy_peers_are_told_over_tls() {
     let root = tempfile::tempdir().unwrap();
     let certs = Certs::generate(&root.path().join("certs"));
-    let config = config_file(root.path(), &scp_tls(&certs, false));
+    let config = write_config(root.path(), &scp_tls(&certs, false));
     let mut node = start(
         root.path(),
         &config,
@@ -200,32 +192,10 @@ fn tls_destination(
         String::new()
     };
     format!(
-        r#"
-[[destinations]]
-name = "{name}"
-ae_title = "STORESCP"
-host = "127.0.0.1"
-port = {port}
-kinds = ["sr", "sc"]
-tls = {{ ca_certificate = "{}"{client} }}
-"#,
+        "{}tls = {{ ca_certificate = \"{}\"{client} }}\n",
+        destination(name, "STORESCP", port, r#""sr", "sc""#),
         text(&certs.crt(ca)),
     )
-}
-
-const FAST_RETRIES: &str =
-    "[outbox]\nretry_delay_secs = 1\nmax_retry_delay_secs = 2\ntimeout_secs = 10\n";
-
-/// The destination's backlog in `status --json`.
-fn backlog(node: &Node, destination: &str) -> serde_json::Value {
-    node.status()["destinations"]
-        .as_array()
-        .and_then(|all| {
-            all.iter()
-                .find(|d| d["destination"] == destination)
-                .cloned()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -246,7 +216,7 @@ fn results_reach_storescp_over_mutual_tls() {
             text(&certs.crt("ca")),
         ],
     );
-    let config = config_file(
+    let config = write_config(
         root.path(),
         &format!(
             "{}{FAST_RETRIES}{}",
@@ -260,11 +230,11 @@ fn results_reach_storescp_over_mutual_tls() {
 
     // The SR and the overlay arrive, each once.
     let arrived = wait_until(Duration::from_secs(90), || {
-        common::files_below(&received).len() == 2
-            && backlog(&node, "pacs")["delivered"].as_u64() == Some(2)
+        crate::common::files_below(&received).len() == 2
+            && node.backlog("pacs")["delivered"].as_u64() == Some(2)
     });
     assert!(arrived, "{:#}\n{}", node.status(), node.log());
-    for file in common::files_below(&received) {
+    for file in crate::common::files_below(&received) {
         dicom_object::open_file(&file).expect("a DICOM file");
     }
     node.stop();
@@ -302,7 +272,7 @@ fn untrusted_or_unauthenticated_tls_destinations_are_not_delivered_to() {
     );
     // All well.
     let trusted = start_scp("trusted", args(&server("server"), &["-ic"]));
-    let config = config_file(
+    let config = write_config(
         root.path(),
         &format!(
             "{FAST_RETRIES}{}{}{}",
@@ -316,31 +286,34 @@ fn untrusted_or_unauthenticated_tls_destinations_are_not_delivered_to() {
     assert!(output.status.success(), "{}", combined_output(&output));
 
     let settled = wait_until(Duration::from_secs(90), || {
-        backlog(&node, "trusted")["delivered"].as_u64() == Some(2)
-            && backlog(&node, "rogue")["last_error"].is_string()
-            && backlog(&node, "strict")["last_error"].is_string()
+        node.backlog("trusted")["delivered"].as_u64() == Some(2)
+            && node.backlog("rogue")["last_error"].is_string()
+            && node.backlog("strict")["last_error"].is_string()
     });
     assert!(settled, "{:#}\n{}", node.status(), node.log());
     for name in ["rogue", "strict"] {
-        let waiting = backlog(&node, name);
+        let waiting = node.backlog(name);
         assert_eq!(waiting["delivered"].as_u64(), Some(0), "{waiting}");
-        assert!(common::files_below(&received.join(name)).is_empty());
+        assert!(crate::common::files_below(&received.join(name)).is_empty());
     }
-    let reason = backlog(&node, "rogue")["last_error"].to_string();
+    let reason = node.backlog("rogue")["last_error"].to_string();
     assert!(
         reason.contains("TLS handshake failed") && reason.contains("UnknownIssuer"),
         "{reason}"
     );
-    let reason = backlog(&node, "strict")["last_error"].to_string();
+    let reason = node.backlog("strict")["last_error"].to_string();
     assert!(reason.contains("client certificate"), "{reason}");
-    assert_eq!(common::files_below(&received.join("trusted")).len(), 2);
+    assert_eq!(
+        crate::common::files_below(&received.join("trusted")).len(),
+        2
+    );
     node.stop();
 }
 
 #[test]
 fn a_missing_certificate_file_stops_the_node_at_start_up() {
     let root = tempfile::tempdir().unwrap();
-    let config = config_file(
+    let config = write_config(
         root.path(),
         "[tls]\nenabled = true\ncertificate = \"/nonexistent/node.crt\"\n\
          private_key = \"/nonexistent/node.key\"\n",

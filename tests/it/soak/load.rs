@@ -4,8 +4,6 @@
 //! stored and indexed exactly once, no more than 16 associations were ever
 //! served at once, and the node's memory stayed bounded.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Node, acknowledged_files, test_data};
+use crate::common::{Node, acknowledged_files, test_data};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 
@@ -62,7 +60,7 @@ fn sender(port: u16, calling: String, batch: Vec<PathBuf>, rejections: Arc<Atomi
             .args(&remaining)
             .output()
             .expect("storescu (DCMTK) is installed");
-        let log = common::combined_output(&output);
+        let log = crate::common::combined_output(&output);
         if log.contains("Association Rejected") {
             assert!(log.contains("Transient"), "a permanent rejection: {log}");
             rejections.fetch_add(1, Ordering::Relaxed);
@@ -84,7 +82,7 @@ fn rss_mb(pid: u32) -> u64 {
 }
 
 fn active_associations(http_port: u16) -> Option<f64> {
-    let reply = common::http::request(http_port, "GET", "/metrics", "").ok()?;
+    let reply = crate::common::http::request(http_port, "GET", "/metrics", "").ok()?;
     reply
         .body
         .lines()
@@ -93,6 +91,7 @@ fn active_associations(http_port: u16) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "soak: 32 senders, 2,000 instances"]
 fn thirty_two_senders_two_thousand_instances_nothing_lost_and_limits_held() {
     let root = tempfile::tempdir().unwrap();
     let batches = instances(root.path());

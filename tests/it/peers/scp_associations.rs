@@ -1,14 +1,12 @@
 //! Association-level behaviour against real peers: the concurrency limit's
 //! transient rejection, AE title checks, timeouts and strict PDU handling.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::scu::RawScu;
-use common::{Node, combined_output};
+use crate::common::scu::RawScu;
+use crate::common::{Node, combined_output};
 use dicom_dictionary_std::uids;
 use dicom_ul::association::Error as UlError;
 use dicom_ul::pdu::{
@@ -40,7 +38,7 @@ fn over_the_association_limit_the_rejection_is_transient() {
     let root = tempfile::tempdir().unwrap();
     let mut node = Node::start(root.path(), &["--max-associations", "1"]);
     // The harness's readiness probe holds the slot until its socket closes.
-    assert!(common::wait_until(Duration::from_secs(5), || node
+    assert!(crate::common::wait_until(Duration::from_secs(5), || node
         .echoscu(&[])
         .status
         .success()));
@@ -65,7 +63,7 @@ fn over_the_association_limit_the_rejection_is_transient() {
 
     // Once the slot is free, associations are accepted again.
     holder.release();
-    assert!(common::wait_until(Duration::from_secs(5), || node
+    assert!(crate::common::wait_until(Duration::from_secs(5), || node
         .echoscu(&[])
         .status
         .success()));

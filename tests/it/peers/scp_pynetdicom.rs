@@ -5,13 +5,11 @@
 //! never got it and timed out; here every refusal must come back promptly,
 //! and the node must go on to store a good instance.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Node, combined_output};
+use crate::common::{Node, combined_output};
 
 const DATA_SET_DOES_NOT_MATCH: u64 = 0xA900;
 const SUCCESS: u64 = 0x0000;

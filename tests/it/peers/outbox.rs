@@ -5,18 +5,18 @@
 //! sent by the outbox senders — in-process through the library, or by the
 //! `chestnode serve` binary — to a peer that is down, up, or refusing us.
 
-mod common;
-
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::config::{FAST_RETRIES, destination as config_destination, write_config};
+use crate::common::orthanc::{Orthanc, OrthancOptions};
+use crate::common::storescp::{StoreScp, received_file};
+use crate::common::{backlog, free_port, test_data, wait_for_port, wait_until};
 use chestnode::config::{Config, DestinationConfig, ResultKind};
 use chestnode::ledger::Ledger;
 use chestnode::outbox::{Delivery, DeliveryState, NewDelivery, Outbox, OutboxSenders};
-use common::orthanc::{Orthanc, OrthancOptions};
-use common::storescp::{StoreScp, received_file};
-use common::{free_port, test_data, wait_for_port, wait_until};
 use tokio_util::sync::CancellationToken;
 
 /// Real objects standing in for results: (file, kind).
@@ -175,13 +175,10 @@ fn transfer_syntax_of(file: &Path) -> String {
         .to_owned()
 }
 
+/// `chestnode ARGS --data-dir DATA_DIR`.
 fn chestnode(args: &[&str], data_dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .unwrap()
+    let data_dir_args = [OsStr::new("--data-dir"), data_dir.as_os_str()];
+    crate::common::cli::chestnode(args.iter().map(OsStr::new).chain(data_dir_args))
 }
 
 /// Polls `chestnode status` (a process each time, so not too often)
@@ -189,17 +186,25 @@ fn chestnode(args: &[&str], data_dir: &Path) -> std::process::Output {
 fn wait_for_backlog(data_dir: &Path, destination: &str, field: &str, expected: usize) -> bool {
     wait_until(Duration::from_secs(60), || {
         std::thread::sleep(Duration::from_millis(200));
-        backlog(&common::status_of(data_dir), destination)[field] == expected
+        backlog(&crate::common::status_of(data_dir), destination)[field] == expected
     })
 }
 
-fn backlog<'a>(status: &'a serde_json::Value, destination: &str) -> &'a serde_json::Value {
-    status["destinations"]
-        .as_array()
-        .unwrap()
+/// In-process senders for one destination, started with `results` (test
+/// files standing in for result objects of a kind) enqueued.
+fn sending(
+    data_dir: &Path,
+    to: DestinationConfig,
+    results: &[(&str, ResultKind)],
+) -> (InProcess, Vec<NewDelivery>) {
+    let mut node = InProcess::open(config(data_dir, vec![to]));
+    let objects: Vec<NewDelivery> = results
         .iter()
-        .find(|d| d["destination"] == destination)
-        .unwrap_or_else(|| panic!("no backlog for {destination}: {status}"))
+        .map(|&(file, kind)| result_object(data_dir, file, kind))
+        .collect();
+    node.enqueue(&objects);
+    node.start();
+    (node, objects)
 }
 
 #[test]
@@ -221,7 +226,7 @@ fn delivers_to_storescp_and_re_encodes_what_the_peer_does_not_take() {
     );
     node.stop();
 
-    let files = common::files_below(&received);
+    let files = crate::common::files_below(&received);
     assert_eq!(files.len(), objects.len(), "one file per object: {files:?}");
     for object in &objects {
         let file = &received_file(&received, &object.sop_instance_uid)
@@ -246,21 +251,14 @@ fn a_peer_taking_only_implicit_vr_gets_re_encoded_data_sets() {
     let data_dir = root.path().join("data");
     let received = root.path().join("received");
     let scp = StoreScp::start(&received, &["+xi"]);
-    let config = config(
+    let (mut node, objects) = sending(
         &data_dir,
-        vec![destination("implicit", "STORESCP", scp.port)],
+        destination("implicit", "STORESCP", scp.port),
+        &[
+            ("misc/highdicom_sr_document.dcm", ResultKind::Sr),
+            ("reference/source_dx_for_reference.dcm", ResultKind::Sc),
+        ],
     );
-    let mut node = InProcess::open(config);
-    let objects = vec![
-        result_object(&data_dir, "misc/highdicom_sr_document.dcm", ResultKind::Sr),
-        result_object(
-            &data_dir,
-            "reference/source_dx_for_reference.dcm",
-            ResultKind::Sc,
-        ),
-    ];
-    node.enqueue(&objects);
-    node.start();
     assert!(wait_until(Duration::from_secs(60), || node
         .count("implicit", "delivered")
         == 2));
@@ -316,7 +314,7 @@ fn unsendable_files_are_dead_lettered_at_once_and_the_rest_still_go() {
     };
     assert!(reason(&odd.sop_instance_uid).contains("odd length"));
     assert!(reason(&missing.sop_instance_uid).contains("reading result file"));
-    let files = common::files_below(&received);
+    let files = crate::common::files_below(&received);
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(received_file(&received, &good.sop_instance_uid).is_some());
 }
@@ -398,21 +396,14 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
         accept_unknown_calling: false,
         ..Default::default()
     });
-    let config = config(
+    let (node, objects) = sending(
         &data_dir,
-        vec![destination("strict", "ORTHANC", orthanc.dicom_port)],
+        destination("strict", "ORTHANC", orthanc.dicom_port),
+        &[
+            ("misc/highdicom_sr_document.dcm", ResultKind::Sr),
+            ("reference/gsps_cxr_nodule_box.dcm", ResultKind::Gsps),
+        ],
     );
-    let mut node = InProcess::open(config);
-    let objects = vec![
-        result_object(&data_dir, "misc/highdicom_sr_document.dcm", ResultKind::Sr),
-        result_object(
-            &data_dir,
-            "reference/gsps_cxr_nodule_box.dcm",
-            ResultKind::Gsps,
-        ),
-    ];
-    node.enqueue(&objects);
-    node.start();
     assert!(wait_until(Duration::from_secs(30), || node
         .count("strict", "dead-letter")
         == 2));
@@ -434,7 +425,7 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
     node.close();
 
     // `chestnode status` with the server stopped shows them.
-    let status = common::status_of(&data_dir);
+    let status = crate::common::status_of(&data_dir);
     assert_eq!(status["server_running"], false);
     let strict = backlog(&status, "strict");
     assert_eq!(strict["dead_letter"], 2);
@@ -468,26 +459,10 @@ fn a_permanent_rejection_dead_letters_without_looping_and_retry_brings_it_back()
         String::from_utf8_lossy(&output.stdout).starts_with("2 dead letter(s) moved back"),
         "{output:?}"
     );
-    let status = common::status_of(&data_dir);
+    let status = crate::common::status_of(&data_dir);
     assert_eq!(backlog(&status, "strict")["pending"], 2);
     assert_eq!(backlog(&status, "strict")["dead_letter"], 0);
     assert!(status["dead_letters"].as_array().unwrap().is_empty());
-}
-
-/// Writes a configuration file for `chestnode serve`.
-fn write_config(root: &Path, port: u16, orthanc_port: u16) -> PathBuf {
-    let path = root.join("chestnode.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[node]\nport = {port}\n[storage]\nmin_free_mb = 1\n[analysis]\nworkers = 0\n\
-             [outbox]\nretry_delay_secs = 1\nmax_retry_delay_secs = 2\ntimeout_secs = 10\n\
-             [[destinations]]\nname = \"pacs\"\nae_title = \"ORTHANC\"\nhost = \"127.0.0.1\"\n\
-             port = {orthanc_port}\nkinds = [\"sr\", \"sc\", \"gsps\"]\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 #[test]
@@ -511,7 +486,13 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
     });
     let orthanc_port = strict.dicom_port;
     let port = free_port();
-    let config_path = write_config(root.path(), port, orthanc_port);
+    let config_path = write_config(
+        root.path(),
+        &format!(
+            "[node]\nport = {port}\n[storage]\nmin_free_mb = 1\n[analysis]\nworkers = 0\n{FAST_RETRIES}{}",
+            config_destination("pacs", "ORTHANC", orthanc_port, r#""sr", "sc", "gsps""#)
+        ),
+    );
     let log = std::fs::File::create(root.path().join("chestnode.log")).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_chestnode"))
         .args(["serve", "--config"])
@@ -531,7 +512,7 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
         "{}",
         server_log()
     );
-    let status = common::status_of(&data_dir);
+    let status = crate::common::status_of(&data_dir);
     assert_eq!(status["server_running"], true);
     assert_eq!(strict.rejected_associations(), 1);
 
@@ -559,7 +540,7 @@ fn the_served_node_sends_and_retries_dead_letters_through_its_control_socket() {
         assert_eq!(orthanc.times_received(&object.sop_instance_uid), 1);
     }
 
-    common::signal(&server, "TERM");
+    crate::common::signal(&server, "TERM");
     assert!(server.wait().unwrap().success(), "{}", server_log());
     let log = server_log();
     assert!(log.contains("delivered"), "{log}");

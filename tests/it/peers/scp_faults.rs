@@ -1,14 +1,12 @@
 //! Bad input and interrupted transfers: the node answers with a clear
 //! status, leaves nothing half-written, and keeps serving.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::scu::RawScu;
-use common::{Node, combined_output, files_below, test_data, wait_until};
+use crate::common::scu::{RawScu, dx_association};
+use crate::common::{Node, combined_output, files_below, test_data, wait_until};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::open_file;
@@ -41,16 +39,6 @@ fn dx_sop_instance_uid() -> String {
         .to_owned()
 }
 
-fn dx_association(node: &Node) -> RawScu {
-    RawScu::connect(
-        node.port,
-        "CRAFTER",
-        uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
-        &[uids::EXPLICIT_VR_LITTLE_ENDIAN],
-    )
-    .unwrap()
-}
-
 /// Writes a copy of `source` with one string attribute replaced.
 fn variant(source: &Path, destination: &Path, tag: dicom_core::Tag, value: &str) {
     let mut object = open_file(source).unwrap();
@@ -76,7 +64,7 @@ fn assert_nothing_stored(node: &Node) {
 fn a_malformed_data_set_gets_a_failure_status_and_the_node_keeps_serving() {
     let root = tempfile::tempdir().unwrap();
     let mut node = Node::start(root.path(), &[]);
-    let mut scu = dx_association(&node);
+    let mut scu = dx_association(&node, "CRAFTER");
     // A valid first element, then an element header promising more bytes
     // than follow.
     let mut garbage = data_set_bytes(&dx_file())[..64].to_vec();
@@ -142,7 +130,7 @@ fn a_data_set_that_contradicts_its_command_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let mut node = Node::start(root.path(), &[]);
     let bytes = data_set_bytes(&dx_file());
-    let mut scu = dx_association(&node);
+    let mut scu = dx_association(&node, "CRAFTER");
     let response = scu.store_raw(
         uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
         "1.2.3.999",
@@ -175,7 +163,7 @@ fn crafted_uids_never_become_paths() {
     let root = tempfile::tempdir().unwrap();
     let mut node = Node::start(root.path(), &[]);
     let bytes = data_set_bytes(&dx_file());
-    let mut scu = dx_association(&node);
+    let mut scu = dx_association(&node, "CRAFTER");
     let too_long = format!("1.{}", "2".repeat(70));
     for crafted in [
         "../../../../tmp/chestnode-escape",
@@ -236,7 +224,7 @@ fn below_the_free_space_watermark_stores_are_refused_with_a700() {
     let output = node.storescu(&["-v"], &[&dx_file()]);
     let text = combined_output(&output);
     assert!(text.contains("Refused: OutOfResources"), "{text}");
-    let mut scu = dx_association(&node);
+    let mut scu = dx_association(&node, "CRAFTER");
     let response = scu.store_raw(
         uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
         "1.2.3",
@@ -413,7 +401,7 @@ fn a_full_analysis_queue_refuses_stores_with_a700_until_it_drains() {
     // image is refused; once a node with a worker has analysed the backlog
     // (the count survives the restart), it is accepted.
     let root = tempfile::tempdir().unwrap();
-    let images = common::distinct_copies(
+    let images = crate::common::distinct_copies(
         "dicom/misc/siim_cr_chest_jpeg_baseline.dcm",
         root.path(),
         "chest",

@@ -2,26 +2,19 @@
 //! determinism, DICOM validity (dciodvfy) and that the node's own pipeline
 //! accepts and analyses the images it makes.
 
-mod common;
-
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::cli::{chestnode_ok, tool_output};
+
 fn synth(out: &Path, backgrounds: &Path) {
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(["synth", "--out"])
-        .arg(out)
-        .args(["--count", "6", "--seed", "7", "--size", "128"])
-        .args(["--monochrome1-fraction", "0.5", "--insert-fraction", "0.4"])
-        .arg("--insert-into")
-        .arg(backgrounds)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "synth failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let out = [OsStr::new("synth"), OsStr::new("--out"), out.as_os_str()];
+    let options = ["--count", "6", "--seed", "7", "--size", "128"];
+    let fractions = ["--monochrome1-fraction", "0.5", "--insert-fraction", "0.4"];
+    let backgrounds = [OsStr::new("--insert-into"), backgrounds.as_os_str()];
+    let options = options.iter().chain(&fractions).map(OsStr::new);
+    chestnode_ok(out.into_iter().chain(options).chain(backgrounds));
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -33,26 +26,13 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// dciodvfy's messages for a file; panics if dciodvfy is not installed.
-fn dciodvfy(file: &Path) -> String {
-    let output = Command::new("dciodvfy")
-        .arg(file)
-        .output()
-        .expect("dciodvfy (dicom3tools) is installed");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
 fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
     let root = tempfile::tempdir().unwrap();
     // A folder of healthy real radiographs to insert findings into.
     let backgrounds = root.path().join("healthy");
     std::fs::create_dir(&backgrounds).unwrap();
-    let healthy = common::test_data().join("cxr/tbx11k/h0001.png");
+    let healthy = crate::common::test_data().join("cxr/tbx11k/h0001.png");
     assert!(healthy.exists(), "missing {}", healthy.display());
     std::os::unix::fs::symlink(&healthy, backgrounds.join("h0001.png")).unwrap();
 
@@ -118,7 +98,7 @@ fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
 
     // Valid DX objects, synthetic and inserted alike.
     for (image, source) in images.iter().zip(&sources) {
-        let messages = dciodvfy(image);
+        let (_, messages) = tool_output("dciodvfy", image);
         assert!(
             !messages.lines().any(|l| l.starts_with("Error")),
             "{source} {}:\n{messages}",

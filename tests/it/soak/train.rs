@@ -4,21 +4,9 @@
 //! result loads and runs in `chestnode analyze`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn chestnode(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_chestnode"))
-        .args(args)
-        .output()
-        .expect("chestnode runs");
-    assert!(
-        output.status.success(),
-        "chestnode {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use crate::common::cli::chestnode_ok as chestnode;
 
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
@@ -39,12 +27,13 @@ fn step_losses(epoch: &serde_json::Value) -> Vec<f64> {
 }
 
 #[test]
+#[ignore = "soak: trains a model and runs it"]
 fn training_a_tiny_model_lowers_the_loss_and_writes_a_model_analyze_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = dir.path().join("model");
     let (data_arg, out_arg) = (data.to_str().unwrap(), out.to_str().unwrap());
-    chestnode(&[
+    chestnode([
         "synth", "--size", "128", "--count", "12", "--seed", "3", "--out", data_arg,
     ]);
     let common = [
@@ -133,7 +122,7 @@ fn training_a_tiny_model_lowers_the_loss_and_writes_a_model_analyze_runs() {
 
     // analyze loads the model (hash and tensors checked) and runs it.
     let image = data.join("images/case-000000.dcm");
-    let analysed = chestnode(&[
+    let analysed = chestnode([
         "analyze",
         "--json",
         "--model",

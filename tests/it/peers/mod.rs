@@ -1,0 +1,20 @@
+//! Tier 2: chestnode against real peers — DCMTK (`storescu`, `storescp`,
+//! `echoscu`, `dcmdump`, `dsrdump`, `dcmodify`), `dciodvfy`, Orthanc,
+//! highdicom and pynetdicom through Python, and `openssl` for the TLS
+//! certificates.
+
+mod analysis;
+mod cli;
+mod http_endpoint;
+mod outbox;
+mod priority;
+mod report_objects;
+mod report_overlay;
+mod results_to_pacs;
+mod scp_associations;
+mod scp_faults;
+mod scp_pynetdicom;
+mod scp_store;
+mod slow_peers;
+mod synth;
+mod tls;
