@@ -15,9 +15,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use chestnode::lab::train::batch::Batch;
-use chestnode::lab::train::optimiser::{AdamW, AdamWConfig};
-use chestnode::lab::train::step::training_step;
+use chestnode::lab::train::{AdamW, AdamWConfig, Batch, training_step};
 use chestnode::model::compact::{CompactNet, Config};
 
 const BATCH: usize = 16;
@@ -68,7 +66,7 @@ fn inference(config: &Config) -> anyhow::Result<()> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = CompactNet::load(config, vb)?;
-    chestnode::lab::train::init::initialise(&varmap, 1)?;
+    chestnode::lab::train::initialise(&varmap, 1)?;
     let size = size();
     let input = Tensor::rand(-1f32, 1f32, (1, 1, size, size), &device)?;
     for _ in 0..3 {
@@ -98,7 +96,7 @@ fn measure(config: &Config) -> anyhow::Result<()> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let model = CompactNet::load(config, vb)?;
-    chestnode::lab::train::init::initialise(&varmap, 1)?;
+    chestnode::lab::train::initialise(&varmap, 1)?;
     let mut optimiser = AdamW::new(&varmap, AdamWConfig::default())?;
     let batch = random_batch(config, &device)?;
     for _ in 0..2 {

@@ -16,24 +16,24 @@
 //! |---|---|
 //! | [`config`] | the TOML configuration, validated once; priority levels and rules |
 //! | [`dimse`] | the DICOM wire both roles share: command sets, PDU reader, error chains |
-//! | [`tls`] | certificates for DICOM over TLS, SCP and SCU |
+//! | `tls` | certificates for DICOM over TLS, SCP and SCU |
 //! | [`scp`] | the Storage SCP: listener, association, presentation contexts, session |
-//! | [`store`] | durable files: incoming instances under `instances/`, results under `results/`; validated UIDs |
+//! | `store` | durable files: incoming instances under `instances/`, results under `results/`; validated UIDs |
 //! | [`ledger`] | the sled database and the only owner of its trees: instances, jobs, results, deliveries, incidents; maintained counts |
 //! | [`queue`] | what a job is, its states and priorities, and the signal that wakes workers |
-//! | [`worker`] | analysis threads: claim, analyse, publish, record |
+//! | `worker` | analysis threads: claim, analyse, publish, record |
 //! | [`analysis`] | one image: gate, decode, preprocess, model, findings, with timings |
 //! | [`imaging`] | decoding every transfer syntax, the greyscale pipeline, gating |
 //! | [`model`] | the models, one folder per architecture (`densenet`, `compact`), shared CPU kernels, manifests, embedded weights |
 //! | [`findings`] | what a model's output means: categories, regions, anatomical axes |
 //! | [`report`] | pure builders of the result objects: SR (TID 1500), overlay SC, GSPS |
 //! | [`outbox`] | destinations and routing, one sender per destination, the SCU, backoff |
-//! | [`retention`] | deleting what every destination has, oldest first |
+//! | `retention` | deleting what every destination has, oldest first |
 //! | [`metrics`] | the node-wide Prometheus registry |
-//! | [`http`] | the operations endpoint: health, metrics, jobs |
+//! | `http` | the operations endpoint: health, metrics, jobs |
 //! | [`status`] | `chestnode status` and `retry`, over the control socket or the index |
 //! | [`node`] | `chestnode serve`: starts and stops the stages in order |
-//! | [`clock`] | time as the records store it |
+//! | `clock` | time as the records store it |
 //! | [`allocator`] | glibc malloc tuning for model work |
 //! | [`fuzzing`] | entry points the fuzz targets and their corpus test share |
 //! | [`lab`] | offline: `dataset` (the format's one owner), `synth`, `train`, `evaluate`; the pipeline never imports it |
@@ -44,17 +44,17 @@ pub mod config;
 
 pub mod dimse;
 
-pub mod tls;
+mod tls;
 
 pub mod scp;
 
-pub mod store;
+mod store;
 
 pub mod ledger;
 
 pub mod queue;
 
-pub mod worker;
+mod worker;
 
 pub mod analysis;
 
@@ -68,17 +68,17 @@ pub mod report;
 
 pub mod outbox;
 
-pub mod retention;
+mod retention;
 
 pub mod metrics;
 
-pub mod http;
+mod http;
 
 pub mod status;
 
 pub mod node;
 
-pub mod clock;
+mod clock;
 
 pub mod allocator;
 

@@ -5,9 +5,9 @@
 //! - `categories`: the categories and how model labels map to them
 //! - `regions`: evidence map → outline and box on the original image
 
-pub mod axes;
-pub mod categories;
-pub mod regions;
+mod axes;
+mod categories;
+mod regions;
 
 pub use axes::axes_mm;
 pub use categories::{Category, CategoryCall, categorise};

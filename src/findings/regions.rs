@@ -43,7 +43,7 @@ pub struct EvidenceRegion {
 
 /// Finds the regions of a map covering an input square of side
 /// `input_size`: every separate blob where evidence is at least half the
-/// map's peak, strongest first, at most [`MAX_REGIONS`]. `to_original`
+/// map's peak, strongest first, at most `MAX_REGIONS`. `to_original`
 /// maps input coordinates to the original image; `pixel_spacing_mm` is
 /// (row, column) spacing. Empty if the map holds no evidence.
 pub fn regions_from_evidence(

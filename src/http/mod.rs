@@ -14,12 +14,11 @@
 //! out when idle (see `connections.rs`).
 
 mod connections;
-pub mod health;
-pub mod jobs;
+mod health;
+mod jobs;
 
 pub use health::{LoadedModel, Readiness};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +49,6 @@ pub struct HttpState {
 
 /// The running endpoint.
 pub struct HttpServer {
-    pub address: SocketAddr,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -83,7 +81,7 @@ impl HttpServer {
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await
         });
-        Ok(HttpServer { address, task })
+        Ok(HttpServer { task })
     }
 
     /// Waits, at most `limit`, for the server to finish the requests in

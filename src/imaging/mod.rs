@@ -21,7 +21,7 @@
 //! (reading that pipeline's parameters from the data set), `radiograph`
 //! (the two joined, plus pixel spacing), `gating` and `resize`.
 
-pub mod attributes;
+pub(crate) mod attributes;
 mod decode;
 mod gating;
 pub(crate) mod greyscale_attributes;

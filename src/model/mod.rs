@@ -25,7 +25,7 @@
 pub mod compact;
 mod cpu;
 pub mod densenet;
-pub mod embedded;
+mod embedded;
 pub mod manifest;
 pub mod seeded;
 

@@ -17,15 +17,15 @@
 //!
 //! One sender task per destination (`sender`) takes the due records,
 //! sends them over one association (`scu`, plain TCP or TLS), and records each outcome as
-//! it comes: delivered; a transient failure ([`failure`]) retried after
+//! it comes: delivered; a transient failure (`failure`) retried after
 //! exponential backoff with jitter (`backoff`); or a permanent one, moved
 //! to the dead-letter list that `chestnode status` shows and `chestnode
 //! retry` empties.
 
 mod backoff;
-pub mod failure;
+mod failure;
 mod link;
-pub mod scu;
+mod scu;
 mod sender;
 mod signal;
 

@@ -16,15 +16,18 @@
 //! the worker's publisher writes them through the store and hands them to
 //! the outbox, which owns the destinations.
 
-pub mod gsps;
-pub mod header;
-pub mod identity;
-pub mod overlay;
-pub mod sr;
-pub mod uids;
+mod gsps;
+mod header;
+pub(crate) mod identity;
+pub(crate) mod overlay;
+mod sr;
+mod uids;
 
-pub use header::{ResultContext, ResultObject};
+pub use gsps::presentation_state;
+pub use header::{RESEARCH_USE_ONLY, ResultContext, ResultObject};
 pub use identity::copy_identity;
+pub use overlay::{Banner, Rgb, category_colour, render_picture, secondary_capture};
+pub use sr::structured_report;
 pub use uids::{ResultUids, UidRole};
 
 use crate::analysis::AnalysisResult;

@@ -9,10 +9,11 @@
 //! `crate::dimse`. The SCP knows nothing about disks beyond the store's
 //! "persist this stream and tell me when it is durable".
 
-pub mod association;
-pub mod contexts;
-pub mod listener;
-pub mod session;
+mod association;
+pub(crate) mod contexts;
+mod listener;
+mod session;
 
+pub use contexts::TRANSFER_SYNTAXES;
 pub use listener::Listener;
 pub use session::SessionContext;

@@ -10,9 +10,9 @@
 
 mod declared_lengths;
 mod incoming;
-pub mod results;
+pub(crate) mod results;
 mod structure;
-pub mod uid;
+mod uid;
 
 pub use crate::ledger::{Indexed, InstanceRecord};
 pub(crate) use incoming::part10_header;

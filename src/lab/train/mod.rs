@@ -24,15 +24,15 @@
 //! epochs, and the best epoch's weights are exported.
 
 mod augment;
-pub mod batch;
+mod batch;
 mod checkpoint;
 mod export;
-pub mod init;
+mod init;
 mod loss;
-pub mod optimiser;
+mod optimiser;
 mod options;
 mod samples;
-pub mod step;
+mod step;
 mod thresholds;
 mod validation;
 mod validation_split;
@@ -49,10 +49,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::imaging::Normalisation;
 use crate::model::compact::{CompactNet, Config};
 use crate::model::manifest::NormalisationSpec;
+pub use batch::Batch;
 pub use checkpoint::EpochRecord;
 use checkpoint::{Checkpoint, STATE_SCHEMA, TrainingState};
-use optimiser::{AdamW, AdamWConfig, CosineSchedule};
+pub use init::initialise;
+use optimiser::CosineSchedule;
+pub use optimiser::{AdamW, AdamWConfig};
 pub use options::TrainOptions;
+pub use step::training_step;
 pub use thresholds::ChosenThreshold;
 use validation::validate;
 pub use validation_split::split;

@@ -63,7 +63,6 @@ pub struct Sample {
 /// A dataset in memory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub dirs: Vec<PathBuf>,
     /// Model input side.
     pub size: usize,
     pub labels: Vec<String>,
@@ -95,7 +94,6 @@ pub fn load(
         .map(|case| load_sample(case, labels, size))
         .collect::<anyhow::Result<Vec<Sample>>>()?;
     Ok(Dataset {
-        dirs: dirs.to_vec(),
         size,
         labels: labels.to_vec(),
         samples,

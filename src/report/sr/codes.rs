@@ -22,8 +22,6 @@ pub const DEVICE_OBSERVER_MODEL_NAME: Code =
 pub const PROCEDURE_REPORTED: Code = Code::new("121058", "DCM", "Procedure reported");
 /// LOINC "XR Chest Single view": what a frontal chest radiograph is.
 pub const XR_CHEST_SINGLE_VIEW: Code = Code::new("36554-4", "LN", "XR Chest Single view");
-pub const IMAGE_LIBRARY: Code = Code::new("111028", "DCM", "Image Library");
-pub const IMAGE_LIBRARY_GROUP: Code = Code::new("126200", "DCM", "Image Library Group");
 pub const IMAGING_MEASUREMENTS: Code = Code::new("126010", "DCM", "Imaging Measurements");
 
 // Measurement groups (TID 1501, 1410, 4019).
@@ -50,7 +48,6 @@ pub const MORPHOLOGICALLY_ABNORMAL_STRUCTURE: Code =
 // Units (UCUM).
 pub const PERCENT: Code = Code::new("%", "UCUM", "Percent");
 pub const MILLIMETRE: Code = Code::new("mm", "UCUM", "millimeter");
-pub const PIXEL: Code = Code::new("{pixels}", "UCUM", "pixels");
 
 // Equipment.
 pub const PROCESSING_EQUIPMENT: Code = Code::new("109102", "DCM", "Processing Equipment");

@@ -41,9 +41,7 @@ pub enum Relationship {
     Contains,
     HasObsContext,
     HasConceptMod,
-    HasProperties,
     SelectedFrom,
-    InferredFrom,
 }
 
 impl Relationship {
@@ -52,9 +50,7 @@ impl Relationship {
             Relationship::Contains => "CONTAINS",
             Relationship::HasObsContext => "HAS OBS CONTEXT",
             Relationship::HasConceptMod => "HAS CONCEPT MOD",
-            Relationship::HasProperties => "HAS PROPERTIES",
             Relationship::SelectedFrom => "SELECTED FROM",
-            Relationship::InferredFrom => "INFERRED FROM",
         }
     }
 }

@@ -18,9 +18,9 @@
 //!
 //! Images that were not analysed get no SR at all (see `worker`).
 
-pub mod codes;
-pub mod content_item;
-pub mod sites;
+mod codes;
+mod content_item;
+mod sites;
 
 use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};

@@ -12,7 +12,9 @@ use crate::common::findings::call;
 use chestnode::analysis::{AnalysisResult, Timings};
 use chestnode::config::{ReportConfig, ResultKind};
 use chestnode::findings::{Category, Findings, LocalisedFinding, ModelIdentity, Region};
-use chestnode::report::{ResultContext, ResultObject, ResultUids, gsps, sr};
+use chestnode::report::{
+    ResultContext, ResultObject, ResultUids, presentation_state, structured_report,
+};
 use dicom_dictionary_std::tags;
 use dicom_object::open_file;
 
@@ -107,16 +109,13 @@ fn build(source_path: &Path, out: &Path) -> Built {
         std::fs::write(&path, object.to_part10().unwrap()).unwrap();
         path
     };
-    let report = sr::structured_report(&context, &result).unwrap();
+    let report = structured_report(&context, &result).unwrap();
     let sr_uid = report.sop_instance_uid.clone();
     assert_eq!(report.kind, ResultKind::Sr);
     Built {
         source_uid: context.source_instance_uid(),
         sr: write(report, "sr.dcm"),
-        gsps: write(
-            gsps::presentation_state(&context, &result).unwrap(),
-            "gsps.dcm",
-        ),
+        gsps: write(presentation_state(&context, &result).unwrap(), "gsps.dcm"),
         sr_uid,
     }
 }

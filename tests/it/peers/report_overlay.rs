@@ -16,8 +16,7 @@ use chestnode::findings::{
     Category, CategoryCall, Findings, LocalisedFinding, ModelIdentity, Region,
 };
 use chestnode::imaging::{Radiograph, load_radiograph};
-use chestnode::report::overlay::picture::{self, Banner, category_colour};
-use chestnode::report::overlay::secondary_capture;
+use chestnode::report::{Banner, Rgb, category_colour, render_picture, secondary_capture};
 use chestnode::report::{ResultContext, ResultObject, ResultUids};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -148,11 +147,11 @@ fn make_overlay(relative: &str, research_use_only: bool) -> Made {
     };
     let object = secondary_capture(&context, &result, &radiograph).expect("the overlay builds");
     let banner = Banner {
-        warning: research_use_only.then(|| chestnode::report::header::RESEARCH_USE_ONLY.into()),
+        warning: research_use_only.then(|| chestnode::report::RESEARCH_USE_ONLY.into()),
         model: "densenet121-res224-all 1.0".into(),
         intended_use: identity.intended_use.clone(),
     };
-    let expected = picture::render(&radiograph, &result.findings, &banner).unwrap();
+    let expected = render_picture(&radiograph, &result.findings, &banner).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let stem = Path::new(relative)
@@ -245,7 +244,7 @@ fn check_pixels(made: &Made, research_use_only: bool) {
     assert_eq!(&pixels[..length], &made.expected_pixels[..]);
     assert!(pixels[length..].iter().all(|&b| b == 0) && pixels.len() - length <= 1);
     for category in [Category::NoduleMass, Category::Consolidation] {
-        let picture::Rgb(r, g, b) = category_colour(category);
+        let Rgb(r, g, b) = category_colour(category);
         let count = count_colour(&pixels, [r, g, b], 0..made.rows, made.columns);
         assert!(
             count > 200,

@@ -125,7 +125,7 @@ fn a_wrong_called_ae_title_is_rejected_permanently() {
 fn htj2k_and_every_other_standard_transfer_syntax_is_accepted() {
     let root = tempfile::tempdir().unwrap();
     let mut node = Node::start(root.path(), &[]);
-    for ts in chestnode::scp::contexts::TRANSFER_SYNTAXES {
+    for ts in chestnode::scp::TRANSFER_SYNTAXES {
         let scu = RawScu::connect(
             node.port,
             "TSCHECK",
