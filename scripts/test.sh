@@ -45,19 +45,15 @@ if ! python3 -c "import highdicom, pynetdicom" >/dev/null 2>&1; then
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi
 # pynetdicom installs its own storescu, echoscu, storescp, findscu, getscu and
-# movescu on PATH, ahead of DCMTK's in /usr/bin: the tests drive DCMTK's, so
-# remove pynetdicom's commands (the tests use it only as a library).
-python3 - <<'EOF_PY'
-import importlib.metadata, pathlib
-dist = importlib.metadata.distribution("pynetdicom")
-commands = {e.name for e in dist.entry_points if e.group == "console_scripts"}
-for file in dist.files or []:
-    path = pathlib.Path(dist.locate_file(file))
-    if path.name in commands and path.parent.name in ("bin", "Scripts") and path.exists():
-        path.unlink()
-EOF_PY
-hash -r
-if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+# movescu, which may come ahead of DCMTK's on PATH (a pyenv shim does). The
+# tests drive DCMTK's, so for this run put links to DCMTK's own first on
+# PATH; nothing outside target/ is changed.
+dcmtk_dir=$(dirname "$(command -v dcmdump)")
+mkdir -p target/dcmtk-bin
+for tool in storescu storescp echoscu findscu getscu movescu; do
+    if [ -x "$dcmtk_dir/$tool" ]; then ln -sfn "$dcmtk_dir/$tool" "target/dcmtk-bin/$tool"; fi
+done
+export PATH="$PWD/target/dcmtk-bin:$PATH"
 # Check storescu is DCMTK's. (The output is read whole: `grep -q` under
 # pipefail could stop the pipe early and fail the check at random.)
 storescu_version=$(storescu --version 2>&1 || true)
