@@ -44,12 +44,6 @@ impl JobQueue {
         })
     }
 
-    /// Number of jobs in each state, by state label (kept as jobs change;
-    /// no walk over the jobs).
-    pub fn counts_by_state(&self) -> std::collections::BTreeMap<String, u64> {
-        self.ledger.counts.jobs_by_state()
-    }
-
     pub fn get(&self, id: u64) -> anyhow::Result<Option<Job>> {
         Ok(match self.ledger.jobs.get(job_key(id))? {
             Some(value) => Some(serde_json::from_slice(&value)?),
@@ -144,7 +138,6 @@ impl JobQueue {
     /// to `delivering`. The caller's `attempts`, `not_before` and
     /// `published` (the result objects made) are kept.
     pub fn finish(&self, job: &Job, state: JobState, result: Option<&[u8]>) -> anyhow::Result<()> {
-        let final_state = !state.awaits_analysis();
         let key = job_key(job.id);
         let ledger = &self.ledger;
         let outcome = (&ledger.jobs, &ledger.results).transaction(|(jobs, results)| {
@@ -179,15 +172,7 @@ impl JobQueue {
             Err(TransactionError::Storage(error)) => return Err(error.into()),
         }
         ledger.jobs.flush()?;
-        if final_state {
-            self.signal().job_finished();
-        }
         Ok(())
-    }
-
-    /// Jobs not yet finished, counted at start-up and kept up to date.
-    pub fn unfinished(&self) -> u64 {
-        self.signal().unfinished()
     }
 
     /// After a failed attempt: back to received while attempts remain, to
@@ -275,7 +260,7 @@ mod tests {
             .map(|j| j.id)
             .collect();
         assert_eq!(order, vec![2, 1, 3]);
-        assert_eq!(queue.counts_by_state()["analysing"], 3);
+        assert_eq!(queue.ledger.jobs_by_state()["analysing"], 3);
     }
 
     #[test]

@@ -126,7 +126,6 @@ impl Ledger {
         let outbox = db.open_tree(OUTBOX_TREE)?;
         let counts = Arc::new(Counts::tally(&instances, &jobs, &outbox)?);
         let work_available = Arc::new(WorkSignal::default());
-        work_available.set_unfinished(counts.unfinished_jobs());
         Ok(Some(Ledger {
             results: db.open_tree(RESULTS_TREE)?,
             incidents: IncidentLog::open(&db)?,

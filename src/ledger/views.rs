@@ -29,6 +29,11 @@ impl Ledger {
         self.counts.jobs_by_state()
     }
 
+    /// Jobs received or being analysed: the backlog the store limits.
+    pub fn unfinished_jobs(&self) -> u64 {
+        self.counts.unfinished_jobs()
+    }
+
     /// Reads the newest job record: the cheapest read that proves the index
     /// is open and answering.
     pub fn check_index(&self) -> IndexCheck {

@@ -155,7 +155,7 @@ impl Store {
                 "free disk space below watermark".into(),
             ));
         }
-        let queued = self.db.work_available().unfinished();
+        let queued = self.db.unfinished_jobs();
         if self.max_queued_jobs > 0 && queued >= self.max_queued_jobs {
             return Err(StoreError::OutOfResources(format!(
                 "analysis queue full ({queued} images waiting)"
@@ -233,7 +233,7 @@ impl Store {
         tracing::debug!(?durable, ?renamed, total = ?started.elapsed(), "commit timings");
         match indexed {
             Ok(Indexed::New(record)) => {
-                self.db.work_available().job_created();
+                self.db.work_available().notify();
                 Ok(Stored::New(record))
             }
             Ok(Indexed::Duplicate(record)) => Ok(Stored::Duplicate(record)),

@@ -66,7 +66,7 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// What sled and the file system say at scrape time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// `queue().counts_by_state()`.
+    /// `Ledger::jobs_by_state`.
     pub jobs_by_state: BTreeMap<String, u64>,
     /// `outbox().backlog()`.
     pub deliveries: Vec<DestinationBacklog>,
