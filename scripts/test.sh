@@ -31,6 +31,13 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
 # The TLS tests make their certificates with the openssl command.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Research delivery: exports are tested against the age CLI and OpenSSH's
+# sshd and sftp; ssh2 builds libssh2 against the system OpenSSL.
+command -v age >/dev/null 2>&1 || need+=(age)
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
