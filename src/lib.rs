@@ -28,6 +28,7 @@
 //! | [`findings`] | what a model's output means: categories, regions, anatomical axes |
 //! | [`report`] | pure builders of the result objects: SR (TID 1500), overlay SC, GSPS |
 //! | [`outbox`] | destinations and routing, one sender per destination, the SCU, backoff |
+//! | `series_watch` | marks a series complete once no instance has arrived for a while |
 //! | `retention` | deleting what every destination has, oldest first |
 //! | [`metrics`] | the node-wide Prometheus registry |
 //! | `http` | the operations endpoint: health, metrics, jobs |
@@ -70,6 +71,8 @@ pub mod report;
 pub mod outbox;
 
 mod retention;
+
+mod series_watch;
 
 pub mod metrics;
 

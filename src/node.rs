@@ -136,6 +136,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
         std::time::Duration::from_secs(config.retention.sweep_interval_secs),
     );
+    tokio::spawn(crate::series_watch::run(
+        store.ledger().clone(),
+        config.research.series_stable_secs,
+        shutdown.clone(),
+    ));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     let session_context = Arc::new(SessionContext {

@@ -7,8 +7,10 @@
 //! characters, timeouts are non-zero, and so on).
 
 mod priority;
+mod research;
 
 pub use priority::{Priority, PriorityConfig};
+pub use research::ResearchConfig;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Which images are analysed first.
     pub priority: PriorityConfig,
+    /// The research wing: series completion, research IDs, CT pairing.
+    pub research: ResearchConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,
@@ -384,6 +388,7 @@ impl Config {
             let ae = entry.split_once('@').map_or(entry.as_str(), |(ae, _)| ae);
             validate_ae_title(ae).with_context(|| format!("access.allowed_calling {entry:?}"))?;
         }
+        self.research.validate()?;
         let n = &self.network;
         if !(4096..=16_777_216).contains(&n.max_pdu_length) {
             bail!("network.max_pdu_length must be between 4096 and 16777216");

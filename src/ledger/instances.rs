@@ -11,7 +11,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::counts::Change;
-use super::{Ledger, job_key};
+use super::{Ledger, job_key, series};
 use crate::queue::{Job, Priority};
 
 /// What the index knows about a stored instance. No patient data: UIDs,
@@ -70,7 +70,14 @@ impl Ledger {
         let job_bytes = serde_json::to_vec(&job)?;
         let key = record.sop_instance_uid.as_bytes();
 
-        let outcome = (&self.instances, &self.jobs).transaction(|(instances, jobs)| {
+        let trees = (
+            &self.instances,
+            &self.jobs,
+            &self.series,
+            &self.series_members,
+            &self.series_open,
+        );
+        let outcome = trees.transaction(|(instances, jobs, series, members, open)| {
             if let Some(existing) = instances.get(key)? {
                 let existing: InstanceRecord = serde_json::from_slice(&existing)
                     .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
@@ -78,6 +85,7 @@ impl Ledger {
             }
             instances.insert(key, record_bytes.as_slice())?;
             jobs.insert(&job_key(job_id), job_bytes.as_slice())?;
+            series::record_instance(series, members, open, &record)?;
             Ok(Indexed::New(record.clone()))
         });
         let outcome = match outcome {

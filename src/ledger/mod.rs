@@ -15,6 +15,8 @@
 //! | `results`   | [`JobQueue::finish`], [`Ledger::forget`]                  |
 //! | `outbox`    | [`Deliveries`], [`Ledger::forget`]                        |
 //! | `incidents` | [`IncidentLog`]                                           |
+//! | `series`, `series_members`, `series_open` | [`Ledger::insert_with_job`], [`Ledger::forget`], [`SeriesIndex::mark_stable`] |
+//! | `cohorts`   | [`Cohorts`] (the research wing's stored cohort versions)  |
 //!
 //! The counts that `chestnode status`, `/metrics` and the backlog limit
 //! read are kept up to date as records change (`counts`), so reading them
@@ -28,6 +30,7 @@
 //! ([`Ledger::open_waiting`]), and a client can tell "locked" from "broken"
 //! ([`Ledger::try_open`]).
 
+mod cohorts;
 mod counts;
 mod deliveries;
 mod delivery;
@@ -35,8 +38,10 @@ mod incidents;
 mod instances;
 mod jobs;
 mod retention;
+mod series;
 mod views;
 
+pub use cohorts::Cohorts;
 pub use counts::DestinationBacklog;
 pub use deliveries::{Deliveries, NewDelivery};
 pub use delivery::{Delivery, DeliveryState};
@@ -44,6 +49,7 @@ pub use incidents::{Incident, IncidentLog};
 pub use instances::{Indexed, InstanceRecord};
 pub use jobs::JobQueue;
 pub use retention::Removable;
+pub use series::{SeriesIndex, SeriesRecord};
 pub use views::IndexCheck;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +65,10 @@ const INSTANCES_TREE: &str = "instances";
 const JOBS_TREE: &str = "jobs";
 const RESULTS_TREE: &str = "results";
 const OUTBOX_TREE: &str = "outbox";
+const SERIES_TREE: &str = "series";
+const SERIES_MEMBERS_TREE: &str = "series_members";
+const SERIES_OPEN_TREE: &str = "series_open";
+const COHORTS_TREE: &str = "cohorts";
 
 /// The open database: its trees, the counts kept over them, and the signal
 /// that wakes analysis workers when a job is created or requeued.
@@ -69,6 +79,10 @@ pub struct Ledger {
     jobs: sled::Tree,
     results: sled::Tree,
     outbox: sled::Tree,
+    series: sled::Tree,
+    series_members: sled::Tree,
+    series_open: sled::Tree,
+    cohorts: sled::Tree,
     incidents: IncidentLog,
     counts: Arc<Counts>,
     work_available: Arc<WorkSignal>,
@@ -126,8 +140,12 @@ impl Ledger {
         let outbox = db.open_tree(OUTBOX_TREE)?;
         let counts = Arc::new(Counts::tally(&instances, &jobs, &outbox)?);
         let work_available = Arc::new(WorkSignal::default());
-        Ok(Some(Ledger {
+        let ledger = Ledger {
             results: db.open_tree(RESULTS_TREE)?,
+            series: db.open_tree(SERIES_TREE)?,
+            series_members: db.open_tree(SERIES_MEMBERS_TREE)?,
+            series_open: db.open_tree(SERIES_OPEN_TREE)?,
+            cohorts: db.open_tree(COHORTS_TREE)?,
             incidents: IncidentLog::open(&db)?,
             instances,
             jobs,
@@ -135,7 +153,15 @@ impl Ledger {
             counts,
             work_available,
             db,
-        }))
+        };
+        let backfilled = SeriesIndex::backfill(&ledger)?;
+        if backfilled > 0 {
+            tracing::info!(
+                series = backfilled,
+                "series index built from the instance records"
+            );
+        }
+        Ok(Some(ledger))
     }
 
     /// The analysis jobs: claim, finish, retry.
@@ -146,6 +172,16 @@ impl Ledger {
     /// The result deliveries, one per object and destination.
     pub fn deliveries(&self) -> Deliveries {
         Deliveries::new(self.clone())
+    }
+
+    /// The series and their completion.
+    pub fn series(&self) -> SeriesIndex {
+        SeriesIndex::new(self.clone())
+    }
+
+    /// The research wing's stored cohorts.
+    pub fn cohorts(&self) -> Cohorts {
+        Cohorts::new(self.clone())
     }
 
     /// The recent errors `chestnode status` shows.

@@ -79,30 +79,37 @@ impl Ledger {
     pub fn forget(&self, candidate: &Removable) -> anyhow::Result<()> {
         let record = &candidate.record;
         let key = job_key(record.job_id);
-        let outcome = (&self.instances, &self.jobs, &self.results, &self.outbox).transaction(
-            |(instances, jobs, results, outbox)| {
-                let mut changes = Vec::new();
-                if let Some(old) = instances.remove(record.sop_instance_uid.as_bytes())? {
-                    let size = serde_json::from_slice::<InstanceRecord>(&old)
-                        .map(|r| r.size_bytes)
-                        .unwrap_or(0);
-                    changes.push(Change::Instance {
-                        before: Some(size),
-                        after: None,
-                    });
-                }
-                if let Some(old) = jobs.remove(&key)? {
-                    changes.push(Change::job(Some(&old), None));
-                }
-                results.remove(&key)?;
-                for delivery in &candidate.delivery_keys {
-                    if let Some(old) = outbox.remove(delivery.as_slice())? {
-                        changes.push(Change::delivery(delivery, Some(&old), None));
-                    }
-                }
-                Ok(changes)
-            },
+        let trees = (
+            &self.instances,
+            &self.jobs,
+            &self.results,
+            &self.outbox,
+            &self.series,
+            &self.series_members,
         );
+        let outcome = trees.transaction(|(instances, jobs, results, outbox, series, members)| {
+            super::series::forget_instance(series, members, record)?;
+            let mut changes = Vec::new();
+            if let Some(old) = instances.remove(record.sop_instance_uid.as_bytes())? {
+                let size = serde_json::from_slice::<InstanceRecord>(&old)
+                    .map(|r| r.size_bytes)
+                    .unwrap_or(0);
+                changes.push(Change::Instance {
+                    before: Some(size),
+                    after: None,
+                });
+            }
+            if let Some(old) = jobs.remove(&key)? {
+                changes.push(Change::job(Some(&old), None));
+            }
+            results.remove(&key)?;
+            for delivery in &candidate.delivery_keys {
+                if let Some(old) = outbox.remove(delivery.as_slice())? {
+                    changes.push(Change::delivery(delivery, Some(&old), None));
+                }
+            }
+            Ok(changes)
+        });
         match outcome {
             Ok(changes) => self.counts.apply(changes),
             Err(TransactionError::Abort(())) => unreachable!("never aborted"),

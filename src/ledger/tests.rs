@@ -110,3 +110,124 @@ fn a_broken_index_is_an_error_at_once() {
     std::fs::write(Ledger::path_in(dir.path()), b"not a directory").unwrap();
     assert!(Ledger::try_open(dir.path()).is_err());
 }
+
+fn instance(series: &str, uid: &str, received_at: u64) -> InstanceRecord {
+    InstanceRecord {
+        sop_instance_uid: uid.into(),
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        study_instance_uid: "1.2".into(),
+        series_instance_uid: series.into(),
+        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+        path: format!("instances/{uid}.dcm"),
+        size_bytes: 10,
+        calling_ae_title: "CT".into(),
+        received_at,
+        job_id: 0,
+    }
+}
+
+/// A series is tracked with its instances, becomes stable once quiet for
+/// the configured time, and reopens when another instance arrives.
+#[test]
+fn series_are_tracked_and_become_stable_when_quiet() {
+    use crate::queue::Priority;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    for (series, uid, at) in [
+        ("9.1", "9.1.1", 100),
+        ("9.1", "9.1.2", 110),
+        ("9.2", "9.2.1", 150),
+    ] {
+        ledger
+            .insert_with_job(instance(series, uid, at), Priority::Medium)
+            .unwrap();
+    }
+    // A duplicate does not count twice.
+    ledger
+        .insert_with_job(instance("9.1", "9.1.2", 120), Priority::Medium)
+        .unwrap();
+    let index = ledger.series();
+    let first = index.get("9.1").unwrap().unwrap();
+    assert_eq!(
+        (
+            first.instances,
+            first.first_received_at,
+            first.last_received_at
+        ),
+        (2, 100, 110)
+    );
+    assert_eq!(index.members("9.1").unwrap(), ["9.1.1", "9.1.2"]);
+    assert!(!first.is_stable());
+
+    // At 170 with 60 s: 9.1 (last 110) is stable, 9.2 (last 150) is not.
+    let stable = index.mark_stable(170, 60).unwrap();
+    assert_eq!(stable.len(), 1);
+    assert_eq!(stable[0].series_instance_uid, "9.1");
+    assert!(index.get("9.1").unwrap().unwrap().is_stable());
+    assert!(
+        index.mark_stable(171, 60).unwrap().is_empty(),
+        "marked once"
+    );
+
+    // A late instance reopens the series.
+    ledger
+        .insert_with_job(instance("9.1", "9.1.3", 200), Priority::Medium)
+        .unwrap();
+    assert!(!index.get("9.1").unwrap().unwrap().is_stable());
+    let stable = index.mark_stable(260, 60).unwrap();
+    let uids: Vec<_> = stable
+        .iter()
+        .map(|s| s.series_instance_uid.as_str())
+        .collect();
+    assert_eq!(uids, ["9.1", "9.2"]);
+    assert_eq!(index.get("9.1").unwrap().unwrap().instances, 3);
+}
+
+/// An index written before series were tracked gets its series trees
+/// built when opened.
+#[test]
+fn series_are_backfilled_from_an_older_index() {
+    let dir = tempfile::tempdir().unwrap();
+    fill_for_test(dir.path(), 25);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let index = ledger.series();
+    let all = index.all().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].instances, 25);
+    assert_eq!(index.members("1.2.3").unwrap().len(), 25);
+    assert_eq!(index.mark_stable(1000, 60).unwrap().len(), 1);
+}
+
+/// Cohort versions are numbered from 1, kept in order, and listed by name.
+#[test]
+fn cohort_versions_are_added_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let cohorts = ledger.cohorts();
+    assert_eq!(
+        cohorts
+            .add_version("tb", |v| Ok(format!("tb{v}").into_bytes()))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        cohorts
+            .add_version("tb", |v| Ok(format!("tb{v}").into_bytes()))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        cohorts.add_version("copd", |_| Ok(b"c".to_vec())).unwrap(),
+        1
+    );
+    assert_eq!(cohorts.latest("tb").unwrap().unwrap(), (2, b"tb2".to_vec()));
+    assert_eq!(cohorts.versions("tb").unwrap().len(), 2);
+    assert_eq!(cohorts.names().unwrap(), ["copd", "tb"]);
+    cohorts.update("tb", 1, b"marked".to_vec()).unwrap();
+    assert_eq!(cohorts.get("tb", 1).unwrap().unwrap(), b"marked");
+    assert!(cohorts.update("tb", 9, vec![]).is_err());
+    assert!(
+        cohorts.latest("t").unwrap().is_none(),
+        "a prefix is not a cohort"
+    );
+}
