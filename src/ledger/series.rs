@@ -126,12 +126,13 @@ pub(super) fn forget_instance(
             &record.sop_instance_uid,
         ))?
         .is_some();
-    if removed && let Some(bytes) = series.get(key)? {
-        if let Ok(mut existing) = serde_json::from_slice::<SeriesRecord>(&bytes) {
-            existing.instances = existing.instances.saturating_sub(1);
-            if let Ok(bytes) = serde_json::to_vec(&existing) {
-                series.insert(key, bytes)?;
-            }
+    if removed
+        && let Some(bytes) = series.get(key)?
+        && let Ok(mut existing) = serde_json::from_slice::<SeriesRecord>(&bytes)
+    {
+        existing.instances = existing.instances.saturating_sub(1);
+        if let Ok(bytes) = serde_json::to_vec(&existing) {
+            series.insert(key, bytes)?;
         }
     }
     Ok(())
