@@ -14,6 +14,11 @@ use chestnode::config::Config;
 mod lab;
 use lab::{CorpusArgs, EvaluateArgs, SynthArgs, TrainArgs, corpus, evaluate, synth, train};
 
+// The research wing's subcommands: cohorts, export, vault, audit.
+#[path = "cli/research.rs"]
+mod research;
+use research::ResearchArgs;
+
 /// chestnode: a DICOM node that brings AI findings on chest radiographs into PACS.
 ///
 /// Research use only, not for diagnosis.
@@ -71,6 +76,12 @@ enum Command {
     /// stops early on the validation split, and writes OUT/NAME.safetensors
     /// with its manifest OUT/NAME.toml (docs/training.md).
     Train(TrainArgs),
+    /// Research: cohorts, de-identified export under research IDs, the
+    /// pseudonym vault, opt-outs and the audit log (docs/research.md).
+    ///
+    /// Commands that need the index go through a running server's control
+    /// socket, so they never stop ingest.
+    Research(ResearchArgs),
 }
 
 /// Where the configuration comes from; shared by every subcommand.
@@ -266,6 +277,7 @@ fn main() -> anyhow::Result<()> {
         Command::Corpus(args) => corpus(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Train(args) => train(args),
+        Command::Research(args) => research::research(args, &runtime),
         Command::Retry(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::retry_dead_letters(

@@ -58,7 +58,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // letters through it, so the senders it wakes are the ones started below.
     let outbox = Outbox::new(store.ledger(), config.destinations.clone());
     let control =
-        tokio::spawn(ControlSocket::bind(store.clone(), outbox.clone())?.serve(shutdown.clone()));
+        tokio::spawn(ControlSocket::bind(store.clone(), outbox.clone(), config.research.clone())?.serve(shutdown.clone()));
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let http = if config.http.enabled {

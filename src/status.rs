@@ -29,9 +29,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::AnalysisResult;
+use crate::config::ResearchConfig;
 use crate::ledger::{DeliveryState, DestinationBacklog, Incident, Ledger};
 use crate::outbox::Outbox;
 use crate::queue::{Job, JobState};
+use crate::research::{ResearchReply, ResearchRequest};
 use crate::store::Store;
 
 /// How many recent errors the report lists.
@@ -327,7 +329,7 @@ pub fn control_socket_path(data_dir: &Path) -> PathBuf {
 }
 
 /// A request on the control socket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "kebab-case")]
 pub enum ControlRequest {
     /// Answered with a [`StatusReport`].
@@ -335,6 +337,9 @@ pub enum ControlRequest {
     /// Moves dead letters (of one destination, or all) back to pending;
     /// answered with a [`RetryReport`].
     RetryDeadLetters { destination: Option<String> },
+    /// A research command that needs the ledger; answered with a
+    /// [`ResearchReply`].
+    Research(ResearchRequest),
 }
 
 /// What `chestnode retry` did.
@@ -378,6 +383,26 @@ pub async fn retry_dead_letters(
     })
 }
 
+/// Runs a research request: by the running server if there is one (so
+/// research never stops ingest), else here with the index opened directly.
+pub async fn research(
+    data_dir: &Path,
+    config: &ResearchConfig,
+    request: ResearchRequest,
+) -> anyhow::Result<ResearchReply> {
+    let control = ControlRequest::Research(request.clone());
+    let db = match open_or_ask(data_dir, &control).await? {
+        Served::ByServer(reply) => return Ok(serde_json::from_slice(&reply)?),
+        Served::Directly(db) => db,
+    };
+    let data_dir = data_dir.to_path_buf();
+    let config = config.clone();
+    let reply =
+        tokio::task::spawn_blocking(move || crate::research::execute(&db, &data_dir, &config, request))
+            .await?;
+    Ok(reply)
+}
+
 enum Served {
     ByServer(Vec<u8>),
     Directly(Ledger),
@@ -412,6 +437,15 @@ async fn open_or_ask(data_dir: &Path, request: &ControlRequest) -> anyhow::Resul
     }
 }
 
+/// How long a client waits for the server's answer: a status is quick; a
+/// research export may de-identify thousands of images.
+fn answer_timeout(request: &ControlRequest) -> Duration {
+    match request {
+        ControlRequest::Research(_) => Duration::from_secs(6 * 3600),
+        _ => Duration::from_secs(10),
+    }
+}
+
 async fn ask_running_server(socket: &Path, request: &ControlRequest) -> Option<Vec<u8>> {
     let exchange = async {
         let mut stream = UnixStream::connect(socket).await.ok()?;
@@ -422,7 +456,7 @@ async fn ask_running_server(socket: &Path, request: &ControlRequest) -> Option<V
         stream.read_to_end(&mut reply).await.ok()?;
         (!reply.is_empty()).then_some(reply)
     };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
+    tokio::time::timeout(answer_timeout(request), exchange)
         .await
         .ok()
         .flatten()
@@ -434,13 +468,18 @@ pub struct ControlSocket {
     path: PathBuf,
     store: Arc<Store>,
     outbox: Outbox,
+    research: Arc<ResearchConfig>,
 }
 
 impl ControlSocket {
     /// Binds `control.sock` in the store's data directory. A socket file
     /// left by a crashed run is replaced: holding the index lock proves no
     /// other server uses it.
-    pub fn bind(store: Arc<Store>, outbox: Outbox) -> anyhow::Result<ControlSocket> {
+    pub fn bind(
+        store: Arc<Store>,
+        outbox: Outbox,
+        research: ResearchConfig,
+    ) -> anyhow::Result<ControlSocket> {
         let path = control_socket_path(store.data_dir());
         let _ = std::fs::remove_file(&path);
         let listener =
@@ -450,6 +489,7 @@ impl ControlSocket {
             path,
             store,
             outbox,
+            research: Arc::new(research),
         })
     }
 
@@ -462,8 +502,9 @@ impl ControlSocket {
             };
             let store = self.store.clone();
             let outbox = self.outbox.clone();
+            let research = self.research.clone();
             tokio::spawn(async move {
-                if let Some(reply) = answer(&mut stream, store, outbox).await {
+                if let Some(reply) = answer(&mut stream, store, outbox, research).await {
                     let _ = stream.write_all(&reply).await;
                 }
             });
@@ -474,7 +515,12 @@ impl ControlSocket {
 }
 
 /// Reads one request from a control connection and computes its answer.
-async fn answer(stream: &mut UnixStream, store: Arc<Store>, outbox: Outbox) -> Option<Vec<u8>> {
+async fn answer(
+    stream: &mut UnixStream,
+    store: Arc<Store>,
+    outbox: Outbox,
+    research: Arc<ResearchConfig>,
+) -> Option<Vec<u8>> {
     let mut request = Vec::new();
     let mut limited = (&mut *stream).take(MAX_REQUEST);
     tokio::time::timeout(Duration::from_secs(10), limited.read_to_end(&mut request))
@@ -500,6 +546,12 @@ async fn answer(stream: &mut UnixStream, store: Arc<Store>, outbox: Outbox) -> O
                     server_running: true,
                 })?
             }
+            ControlRequest::Research(request) => serde_json::to_vec(&crate::research::execute(
+                db,
+                store.data_dir(),
+                &research,
+                request,
+            ))?,
         })
     })
     .await

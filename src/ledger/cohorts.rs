@@ -36,7 +36,7 @@ impl Cohorts {
     pub fn add_version(
         &self,
         name: &str,
-        record: impl Fn(u32) -> anyhow::Result<Vec<u8>>,
+        mut record: impl FnMut(u32) -> anyhow::Result<Vec<u8>>,
     ) -> anyhow::Result<u32> {
         let tree = &self.ledger.cohorts;
         loop {

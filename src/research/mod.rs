@@ -9,3 +9,36 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `cohort` | choosing radiographs by date, modality and category, with paired CT; stored versions |
+//! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
+//! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
+//! | `audit` | the append-only, hash-chained audit log |
+//! | `export` | building an export of a cohort version into the sealed node-side staging |
+//! | `package` | manifest, `age` sealing, SFTP upload |
+//! | `deliver` | from staging to the partner: a directory or an `age` file, and SFTP |
+//! | `destroy` | the end of retention: staging deleted, keys shredded |
+//! | `identity` | vault-only acts: create, lookup (re-identification), opt-out |
+//! | `control` | the requests a running server answers for the research commands |
+//! | `paths` | where all of it lives inside the data directory |
+
+mod audit;
+pub mod cohort;
+mod control;
+mod deid;
+mod deliver;
+mod destroy;
+mod export;
+mod identity;
+mod package;
+mod paths;
+mod vault;
+
+pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};
+pub use control::{CohortSummary, ResearchReply, ResearchRequest, VaultKey, execute};
+pub use deid::{DeidOptions, PixelRegion};
+pub use deliver::{Delivered, Destination, deliver};
+pub use destroy::Destroyed;
+pub use export::{ExportBuilt, ExportReport, ExportRequest};
+pub use identity::{init_vault, lookup, open_vault, opt_out};
+pub use package::{Recipients, SftpTarget, UploadReceipt};
+pub use vault::{Identity, KeySource, Vault};

@@ -1,0 +1,215 @@
+//! The research commands that need the ledger, as requests a running
+//! server answers over its control socket (or the command runs itself
+//! when no server holds the index), so that research never stops ingest.
+//!
+//! The vault key travels in the request: over the data directory's Unix
+//! socket, to the process that owns the data, and it is never logged.
+//! Errors come back as [`ResearchReply::Failed`], so the operator sees the
+//! real reason and not a timeout.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::cohort::{self, CohortCriteria, CohortVersion};
+use super::destroy::{Destroyed, destroy};
+use super::export::{ExportBuilt, ExportRequest, build};
+use super::vault::{KeySource, Vault};
+use super::{AuditLog, AuditRecord};
+use crate::config::ResearchConfig;
+use crate::ledger::Ledger;
+
+/// How the vault is opened: a passphrase, or a key file on the server's
+/// file system.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaultKey {
+    Passphrase(String),
+    KeyFile(PathBuf),
+}
+
+impl std::fmt::Debug for VaultKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VaultKey::Passphrase(_) => f.write_str("Passphrase(..)"),
+            VaultKey::KeyFile(path) => write!(f, "KeyFile({})", path.display()),
+        }
+    }
+}
+
+impl VaultKey {
+    /// The vault's own key type.
+    pub fn source(&self) -> KeySource {
+        match self {
+            VaultKey::Passphrase(p) => KeySource::Passphrase(Zeroizing::new(p.clone())),
+            VaultKey::KeyFile(path) => KeySource::KeyFile(path.clone()),
+        }
+    }
+}
+
+/// A research request that needs the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "research", rename_all = "kebab-case")]
+pub enum ResearchRequest {
+    CohortCreate {
+        criteria: CohortCriteria,
+        key: VaultKey,
+        operator: String,
+    },
+    CohortShow {
+        name: String,
+        version: Option<u32>,
+    },
+    CohortList,
+    ExportBuild {
+        request: ExportRequest,
+        key: VaultKey,
+        operator: String,
+    },
+    Destroy {
+        cohort: String,
+        force: bool,
+        key: VaultKey,
+        operator: String,
+    },
+}
+
+/// A cohort's newest version in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CohortSummary {
+    pub name: String,
+    pub version: u32,
+    pub radiographs: usize,
+    pub paired_ct: usize,
+    pub patients: usize,
+    pub keep_until: Option<String>,
+    pub destroyed: bool,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum ResearchReply {
+    Cohort { cohort: Box<CohortVersion> },
+    Cohorts { cohorts: Vec<CohortSummary> },
+    Exported { built: Box<ExportBuilt> },
+    Destroyed { destroyed: Destroyed },
+    Failed { error: String },
+}
+
+/// Runs a request against the ledger (in the server, on a blocking
+/// thread; or in the command itself when no server runs).
+pub fn execute(
+    ledger: &Ledger,
+    data_dir: &Path,
+    config: &ResearchConfig,
+    request: ResearchRequest,
+) -> ResearchReply {
+    match run(ledger, data_dir, config, request) {
+        Ok(reply) => reply,
+        Err(error) => ResearchReply::Failed {
+            error: format!("{error:#}"),
+        },
+    }
+}
+
+fn run(
+    ledger: &Ledger,
+    data_dir: &Path,
+    config: &ResearchConfig,
+    request: ResearchRequest,
+) -> anyhow::Result<ResearchReply> {
+    let now = chrono::Utc::now();
+    Ok(match request {
+        ResearchRequest::CohortCreate {
+            criteria,
+            key,
+            operator,
+        } => {
+            let vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let chosen = cohort::select(
+                ledger,
+                data_dir,
+                &vault,
+                criteria,
+                &operator,
+                now.timestamp().max(0) as u64,
+            )?;
+            drop(vault);
+            let stored = cohort::store(ledger, chosen)?;
+            audit.append(AuditRecord {
+                operator,
+                action: "cohort.create".into(),
+                subject: stored.name.clone(),
+                details: serde_json::json!({
+                    "version": stored.version,
+                    "criteria": stored.criteria,
+                    "radiographs": stored.radiographs.len(),
+                    "paired_ct": stored.paired_ct.len(),
+                    "patients": stored.patients,
+                    "exclusions": stored.exclusions,
+                }),
+                sha256: None,
+                destination: None,
+            })?;
+            ResearchReply::Cohort {
+                cohort: Box::new(stored),
+            }
+        }
+        ResearchRequest::CohortShow { name, version } => ResearchReply::Cohort {
+            cohort: Box::new(cohort::load(ledger, &name, version)?),
+        },
+        ResearchRequest::CohortList => {
+            let mut cohorts = Vec::new();
+            for name in ledger.cohorts().names()? {
+                let latest = cohort::load(ledger, &name, None)?;
+                cohorts.push(CohortSummary {
+                    name,
+                    version: latest.version,
+                    radiographs: latest.radiographs.len(),
+                    paired_ct: latest.paired_ct.len(),
+                    patients: latest.patients,
+                    keep_until: latest.keep_until.clone(),
+                    destroyed: latest.destroyed_at.is_some(),
+                });
+            }
+            ResearchReply::Cohorts { cohorts }
+        }
+        ResearchRequest::ExportBuild {
+            request,
+            key,
+            operator,
+        } => {
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let built = build(
+                ledger,
+                data_dir,
+                &mut vault,
+                &audit,
+                &request,
+                config.keep_years,
+                &operator,
+                now,
+            )?;
+            ResearchReply::Exported {
+                built: Box::new(built),
+            }
+        }
+        ResearchRequest::Destroy {
+            cohort,
+            force,
+            key,
+            operator,
+        } => {
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let destroyed = destroy(
+                ledger, data_dir, &mut vault, &audit, &cohort, force, &operator, now,
+            )?;
+            ResearchReply::Destroyed { destroyed }
+        }
+    })
+}
