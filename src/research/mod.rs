@@ -9,3 +9,11 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `deid` | de-identification of one object to PS3.15 Annex E: the profile table as data, consistent UID remapping, date shifting, clean descriptors, exclusions |
+
+mod deid;
+
+pub use deid::{
+    DeidError, DeidOptions, Deidentified, Exclusion, PatientKey, PixelRegion, UidRemapper,
+    deidentify,
+};
