@@ -1,0 +1,1 @@
+//! Tests for the de-identification (see mod.rs).
