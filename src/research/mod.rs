@@ -9,3 +9,16 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `vault` | the encrypted pseudonym table, opt-out list and cohort keys (`research/vault.bin`) |
+//! | `audit` | the append-only, hash-chained audit log (`research/audit.jsonl`) |
+//! | `private_dir` | `research/` itself, mode 0700 |
+
+mod audit;
+mod private_dir;
+mod vault;
+
+pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};
+pub use vault::{
+    CohortKeys, Identity, KeySource, Pseudonym, ResearchIdFormat, Vault, VaultError,
+    generate_key_file,
+};
