@@ -9,3 +9,12 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `package` | the export's manifest, the `age`-sealed package, SFTP delivery checked against `known_hosts` |
+
+mod package;
+
+pub use package::{
+    Manifest, ManifestEntry, Recipients, Sealed, SftpTarget, UnsealKey, UploadReceipt,
+    generate_age_identity, seal, seal_with_mtime, unseal, upload, upload_with_key_passphrase,
+    verify_manifest, write_manifest,
+};
