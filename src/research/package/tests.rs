@@ -72,17 +72,12 @@ fn manifest_round_trip_and_verify_detects_a_changed_byte() {
     assert_eq!(json, manifest);
     let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 5);
-    assert!(
-        sums.contains(&format!(
-            "{}  RID001.txt\n",
-            manifest
-                .files
-                .iter()
-                .find(|f| f.path == "RID001.txt")
-                .unwrap()
-                .sha256
-        ))
-    );
+    let report = manifest
+        .files
+        .iter()
+        .find(|f| f.path == "RID001.txt")
+        .unwrap();
+    assert!(sums.contains(&format!("{}  RID001.txt\n", report.sha256)));
     verify_manifest(&dir).unwrap();
     // Writing again is idempotent (its own files are not listed).
     assert_eq!(write_manifest(&dir).unwrap(), manifest);
