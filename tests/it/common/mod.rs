@@ -12,6 +12,7 @@ pub mod findings;
 pub mod http;
 pub mod orthanc;
 pub mod scu;
+pub mod sshd;
 pub mod storescp;
 
 use std::collections::BTreeSet;

@@ -1,7 +1,8 @@
 //! Tier 2: chestnode against real peers — DCMTK (`storescu`, `storescp`,
 //! `echoscu`, `dcmdump`, `dsrdump`, `dcmodify`), `dciodvfy`, Orthanc,
-//! highdicom and pynetdicom through Python, and `openssl` for the TLS
-//! certificates.
+//! highdicom and pynetdicom through Python, `openssl` for the TLS
+//! certificates, and `age`, `tar`, `sha256sum` and OpenSSH's `sshd` for
+//! research delivery.
 
 mod analysis;
 mod cli;
@@ -10,6 +11,7 @@ mod outbox;
 mod priority;
 mod report_objects;
 mod report_overlay;
+mod research_delivery;
 mod results_to_pacs;
 mod scp_associations;
 mod scp_faults;
