@@ -57,8 +57,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The outbox owns the destinations; the control socket retries dead
     // letters through it, so the senders it wakes are the ones started below.
     let outbox = Outbox::new(store.ledger(), config.destinations.clone());
-    let control =
-        tokio::spawn(ControlSocket::bind(store.clone(), outbox.clone(), config.research.clone())?.serve(shutdown.clone()));
+    let control = tokio::spawn(
+        ControlSocket::bind(store.clone(), outbox.clone(), config.research.clone())?
+            .serve(shutdown.clone()),
+    );
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let http = if config.http.enabled {

@@ -397,9 +397,10 @@ pub async fn research(
     };
     let data_dir = data_dir.to_path_buf();
     let config = config.clone();
-    let reply =
-        tokio::task::spawn_blocking(move || crate::research::execute(&db, &data_dir, &config, request))
-            .await?;
+    let reply = tokio::task::spawn_blocking(move || {
+        crate::research::execute(&db, &data_dir, &config, request)
+    })
+    .await?;
     Ok(reply)
 }
 

@@ -26,7 +26,10 @@ pub enum Destination {
     /// A plain de-identified tree in this directory (absent or empty).
     Directory(PathBuf),
     /// One `age` file (absent), to these recipients.
-    Sealed { file: PathBuf, recipients: Recipients },
+    Sealed {
+        file: PathBuf,
+        recipients: Recipients,
+    },
 }
 
 /// What was delivered.

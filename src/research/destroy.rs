@@ -47,7 +47,9 @@ pub fn destroy(
     anyhow::ensure!(!versions.is_empty(), "no cohort named {name}");
     let today = now.date_naive().format("%Y-%m-%d").to_string();
     let keep_until = versions.iter().filter_map(|v| v.keep_until.clone()).max();
-    let early = keep_until.as_deref().is_some_and(|until| today.as_str() < until);
+    let early = keep_until
+        .as_deref()
+        .is_some_and(|until| today.as_str() < until);
     if early && !force {
         anyhow::bail!(
             "cohort {name} must be kept until {}; destroying it earlier needs --force (which is \

@@ -20,6 +20,7 @@
 //! | `identity` | vault-only acts: create, lookup (re-identification), opt-out |
 //! | `control` | the requests a running server answers for the research commands |
 //! | `paths` | where all of it lives inside the data directory |
+//! | `private_dir` | `research/` itself, mode 0700, and directory syncs |
 
 mod audit;
 pub mod cohort;
@@ -31,6 +32,7 @@ mod export;
 mod identity;
 mod package;
 mod paths;
+mod private_dir;
 mod vault;
 
 pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};

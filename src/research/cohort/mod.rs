@@ -217,7 +217,8 @@ pub fn save(ledger: &Ledger, cohort: &CohortVersion) -> anyhow::Result<()> {
 
 /// Stores a newly chosen cohort as the next version of its name.
 pub fn store(ledger: &Ledger, mut cohort: CohortVersion) -> anyhow::Result<CohortVersion> {
-    let version = ledger.cohorts().add_version(&cohort.name, |version| {
+    let name = cohort.name.clone();
+    let version = ledger.cohorts().add_version(&name, |version| {
         cohort.version = version;
         Ok(serde_json::to_vec(&cohort)?)
     })?;

@@ -27,7 +27,10 @@ struct Candidate {
 /// Whether a CT's body part is the chest (an empty one is taken: many
 /// scanners leave it out).
 fn is_chest(body_part: &str) -> bool {
-    body_part.is_empty() || ["CHEST", "THORAX", "LUNG"].iter().any(|p| body_part.contains(p))
+    body_part.is_empty()
+        || ["CHEST", "THORAX", "LUNG"]
+            .iter()
+            .any(|p| body_part.contains(p))
 }
 
 /// Applies `criteria` to every stored series and returns the new cohort
@@ -118,7 +121,9 @@ pub fn select(
     let mut paired_ct = Vec::new();
     let window = i64::from(criteria.ct_window_days);
     for ct in &cts {
-        let Some(ct_day) = ct.header.day else { continue };
+        let Some(ct_day) = ct.header.day else {
+            continue;
+        };
         let nearest = chosen
             .iter()
             .filter(|(r, _)| r.header.patient_id == ct.header.patient_id)

@@ -91,7 +91,10 @@ pub fn build(
 ) -> anyhow::Result<ExportBuilt> {
     let mut cohort = cohort::load(ledger, &request.cohort, request.version)?;
     if cohort.destroyed_at.is_some() {
-        anyhow::bail!("cohort {} was destroyed; it cannot be exported", cohort.name);
+        anyhow::bail!(
+            "cohort {} was destroyed; it cannot be exported",
+            cohort.name
+        );
     }
     if cohort.is_empty() {
         anyhow::bail!(
@@ -197,15 +200,20 @@ pub fn build(
                 if header.modality == "SR" || header.modality == "PR" {
                     tally.result_objects += 1;
                 } else {
-                    tally
-                        .renamed_series
-                        .insert(series_uid.to_owned(), (series.clone(), pseudonym.research_id));
+                    tally.renamed_series.insert(
+                        series_uid.to_owned(),
+                        (series.clone(), pseudonym.research_id),
+                    );
                     tally
                         .series_by_modality
                         .entry(header.modality.clone())
                         .or_default()
                         .insert(series);
-                    tally.by_modality.entry(header.modality).or_default().instances += 1;
+                    tally
+                        .by_modality
+                        .entry(header.modality)
+                        .or_default()
+                        .instances += 1;
                 }
             }
         }
@@ -303,7 +311,10 @@ fn report_of(
 ) -> ExportReport {
     let mut by_modality = tally.by_modality.clone();
     for (modality, counts) in by_modality.iter_mut() {
-        counts.series = tally.series_by_modality.get(modality).map_or(0, HashSet::len);
+        counts.series = tally
+            .series_by_modality
+            .get(modality)
+            .map_or(0, HashSet::len);
     }
     let pairings = cohort
         .paired_ct

@@ -66,7 +66,10 @@ impl ExportReport {
         };
         line(
             &mut md,
-            format!("# Research export: {} (version {})\n", self.cohort, self.version),
+            format!(
+                "# Research export: {} (version {})\n",
+                self.cohort, self.version
+            ),
         );
         line(&mut md, "Research use only, not for diagnosis.\n".into());
         line(
@@ -99,7 +102,10 @@ impl ExportReport {
             format!("- result objects (SR, GSPS): {}", self.result_objects),
         );
         line(&mut md, "\n## Radiographs by category\n".into());
-        line(&mut md, "| category | radiograph series |\n|---|---|".into());
+        line(
+            &mut md,
+            "| category | radiograph series |\n|---|---|".into(),
+        );
         for (category, n) in &self.categories {
             line(&mut md, format!("| {category} | {n} |"));
         }

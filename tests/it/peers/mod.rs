@@ -12,6 +12,7 @@ mod priority;
 mod report_objects;
 mod report_overlay;
 mod research_delivery;
+mod research_export;
 mod results_to_pacs;
 mod scp_associations;
 mod scp_faults;
