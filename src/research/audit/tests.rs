@@ -223,3 +223,9 @@ fn operator_names_who_acts() {
     );
     assert_eq!(operator(Some("")), me);
 }
+
+#[test]
+fn a_log_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<AuditLog>();
+}

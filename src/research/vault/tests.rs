@@ -376,3 +376,10 @@ fn the_lock_keeps_a_second_opener_out() {
     waiting.join().unwrap().unwrap();
     Vault::open_waiting(data.path(), &key, short).unwrap();
 }
+
+#[test]
+fn a_vault_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Vault>();
+    send::<std::sync::Mutex<Vault>>();
+}
