@@ -23,9 +23,13 @@
 //! Limits: crypto-shredding forgets keys in the current file only; a copy
 //! of an older `vault.bin` (a backup, or blocks the file system has not
 //! reused yet) still holds them, so backups of the data directory must
-//! leave out `research/` or be destroyed with the cohort. Plaintext is
-//! wiped from memory where this code holds it, but serde's intermediate
-//! buffers are not.
+//! leave out `research/` or be destroyed with the cohort. Keys, stored
+//! cohort secrets and the serialised body are wiped from memory when
+//! dropped; the decoded table of names and IDs, and serde's intermediate
+//! buffers, are not.
+//!
+//! A `Vault` is `Send` but not `Sync` (the dirty mark is a `Cell`): a
+//! server that shares one puts it behind a `Mutex`.
 
 mod file;
 mod hex;
