@@ -321,3 +321,28 @@ fn sftp_upload_never_replaces_an_existing_remote_file() {
     assert_eq!(fs::read(&existing).unwrap(), b"delivered last week");
     assert_eq!(fs::read_dir(&inbox).unwrap().count(), 1);
 }
+
+#[test]
+fn sftp_upload_accepts_a_server_known_by_another_of_its_key_types() {
+    // The server has ed25519 (libssh2's favourite) and ECDSA host keys;
+    // the hospital was given only the ECDSA one.
+    let root = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_with_host_keys(&root.path().join("sshd"), &["ecdsa"]);
+    let (package, inbox) = package_and_inbox(root.path());
+    let known_hosts = root.path().join("known_hosts");
+    fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            sshd.extra_host_public_key("ecdsa")
+        ),
+    )
+    .unwrap();
+    let receipt = upload(&package, &target(&sshd, &inbox, &known_hosts))
+        .unwrap_or_else(|e| panic!("{e:#}\nsshd log:\n{}", sshd.log()));
+    assert_eq!(
+        sha256_hex(&fs::read(inbox.join("cohort-42.tar.age")).unwrap()),
+        receipt.sha256
+    );
+}
