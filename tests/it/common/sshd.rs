@@ -116,6 +116,14 @@ impl Sshd {
         self.dir.join("client_key")
     }
 
+    /// Adds a client public key (a `.pub` file) to `authorized_keys`.
+    pub fn authorize(&self, public_key: &Path) {
+        let line = fs::read_to_string(public_key).unwrap();
+        let mut keys = fs::read_to_string(self.dir.join("authorized_keys")).unwrap();
+        keys.push_str(&line);
+        fs::write(self.dir.join("authorized_keys"), keys).unwrap();
+    }
+
     /// The server's public key line ("ssh-ed25519 AAAA… comment").
     pub fn host_public_key(&self) -> String {
         fs::read_to_string(self.dir.join("host_key.pub"))
