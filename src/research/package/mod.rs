@@ -12,7 +12,9 @@
 //! | `seal.rs` | reproducible tar streamed into an age encryptor; key generation |
 //! | `unseal.rs` | decrypt and unpack safely (no escaping paths, no links) |
 //! | `sftp.rs` | SFTP destination URLs and the checked upload |
+//! | `host_key.rs` | the server's host key against `known_hosts`, and steering libssh2 to the listed key types |
 
+mod host_key;
 mod manifest;
 mod seal;
 mod sftp;

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use ssh2::{CheckResult, KnownHostFileKind, OpenFlags, OpenType, RenameFlags, Session};
+use ssh2::{OpenFlags, OpenType, RenameFlags, Session};
 
+use super::host_key::{check_host_key, prefer_known_key_types};
 use super::manifest::sha256_file;
 
 /// How long the TCP connection may take to open.
@@ -122,7 +123,7 @@ impl SftpTarget {
     }
 
     /// The name of this server in `known_hosts`.
-    fn known_hosts_name(&self) -> String {
+    pub(super) fn known_hosts_name(&self) -> String {
         if self.port == 22 {
             self.host.clone()
         } else {
@@ -264,64 +265,16 @@ fn connect(target: &SftpTarget) -> Result<Session> {
     };
     let mut session = Session::new().context("starting libssh2")?;
     session.set_timeout(SESSION_TIMEOUT_MS);
+    let preferred = prefer_known_key_types(&session, target);
     session.set_tcp_stream(stream);
-    session
-        .handshake()
-        .with_context(|| format!("{url}: SSH handshake"))?;
+    session.handshake().with_context(|| match preferred {
+        Some(algorithms) => format!(
+            "{url}: SSH handshake (asking for the host key types {} lists for this server: {algorithms})",
+            target.known_hosts.display()
+        ),
+        None => format!("{url}: SSH handshake"),
+    })?;
     Ok(session)
-}
-
-/// Refuses unless the server's host key is the one `known_hosts` holds for
-/// it; returns its fingerprint.
-fn check_host_key(session: &Session, target: &SftpTarget) -> Result<String> {
-    let url = target.display_url();
-    let (key, _kind) = session
-        .host_key()
-        .with_context(|| format!("{url}: the server sent no host key"))?;
-    let fingerprint = fingerprint(key);
-    let mut known = session.known_hosts().context("libssh2 known hosts")?;
-    known
-        .read_file(&target.known_hosts, KnownHostFileKind::OpenSSH)
-        .with_context(|| format!("reading {}", target.known_hosts.display()))?;
-    let name = target.known_hosts_name();
-    match known.check(&name, key) {
-        CheckResult::Match => Ok(fingerprint),
-        CheckResult::Mismatch => bail!(
-            "{url}: the server's host key ({fingerprint}) does not match the key for {name} in {}; \
-             refusing to deliver (the server was replaced, or someone is in between)",
-            target.known_hosts.display()
-        ),
-        CheckResult::NotFound => bail!(
-            "{url}: {name} is not in {} (the server's host key is {fingerprint}); \
-             refusing to deliver to an unknown server",
-            target.known_hosts.display()
-        ),
-        CheckResult::Failure => bail!(
-            "{url}: checking the host key against {} failed",
-            target.known_hosts.display()
-        ),
-    }
-}
-
-/// "SHA256:" and the unpadded base64 of the key's sha256, as OpenSSH prints.
-fn fingerprint(key: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("SHA256:{}", base64_unpadded(&Sha256::digest(key)))
-}
-
-fn base64_unpadded(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    out
 }
 
 /// `io::copy` with a buffer the size of an SFTP write.
@@ -381,12 +334,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn fingerprints_like_openssh() {
-        assert_eq!(base64_unpadded(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64_unpadded(b"fooba"), "Zm9vYmE");
-        assert_eq!(base64_unpadded(b"foob"), "Zm9vYg");
     }
 }

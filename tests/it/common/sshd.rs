@@ -21,17 +21,13 @@ pub struct Sshd {
 
 /// `ssh-keygen -t ed25519 -N '' -f PATH` (PATH and PATH.pub).
 pub fn ed25519_key(path: &Path) {
+    key_of_type(path, "ed25519");
+}
+
+/// `ssh-keygen -t KIND -N '' -f PATH` (PATH and PATH.pub).
+pub fn key_of_type(path: &Path, kind: &str) {
     let output = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "chestnode-test",
-            "-f",
-        ])
+        .args(["-q", "-t", kind, "-N", "", "-C", "chestnode-test", "-f"])
         .arg(path)
         .output()
         .expect("ssh-keygen (OpenSSH) is installed");
@@ -44,11 +40,23 @@ pub fn ed25519_key(path: &Path) {
 
 impl Sshd {
     /// Makes keys and configuration under `dir` (created if need be) and
-    /// starts the server.
+    /// starts the server, with an ed25519 host key.
     pub fn start(dir: &Path) -> Sshd {
+        Sshd::start_with_host_keys(dir, &[])
+    }
+
+    /// [`Sshd::start`] with more host keys, of these `ssh-keygen -t`
+    /// types (files `host_key_TYPE`).
+    pub fn start_with_host_keys(dir: &Path, extra_types: &[&str]) -> Sshd {
         fs::create_dir_all(dir).unwrap();
         let dir = fs::canonicalize(dir).unwrap();
         ed25519_key(&dir.join("host_key"));
+        let mut host_keys = format!("HostKey {}\n", dir.join("host_key").display());
+        for kind in extra_types {
+            let path = dir.join(format!("host_key_{kind}"));
+            key_of_type(&path, kind);
+            host_keys.push_str(&format!("HostKey {}\n", path.display()));
+        }
         ed25519_key(&dir.join("client_key"));
         fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
         let user = current_user();
@@ -64,7 +72,7 @@ impl Sshd {
             format!(
                 "ListenAddress 127.0.0.1\n\
                  Port {port}\n\
-                 HostKey {host_key}\n\
+                 {host_keys}\
                  PidFile {pid}\n\
                  AuthorizedKeysFile {authorized}\n\
                  PubkeyAuthentication yes\n\
@@ -75,7 +83,6 @@ impl Sshd {
                  PermitRootLogin {permit_root}\n\
                  Subsystem sftp internal-sftp\n\
                  LogLevel VERBOSE\n",
-                host_key = dir.join("host_key").display(),
                 pid = dir.join("sshd.pid").display(),
                 authorized = dir.join("authorized_keys").display(),
                 permit_root = if root { "prohibit-password" } else { "no" },
@@ -109,9 +116,25 @@ impl Sshd {
         self.dir.join("client_key")
     }
 
+    /// Adds a client public key (a `.pub` file) to `authorized_keys`.
+    pub fn authorize(&self, public_key: &Path) {
+        let line = fs::read_to_string(public_key).unwrap();
+        let mut keys = fs::read_to_string(self.dir.join("authorized_keys")).unwrap();
+        keys.push_str(&line);
+        fs::write(self.dir.join("authorized_keys"), keys).unwrap();
+    }
+
     /// The server's public key line ("ssh-ed25519 AAAA… comment").
     pub fn host_public_key(&self) -> String {
         fs::read_to_string(self.dir.join("host_key.pub"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// The public key line of an extra host key ([`Sshd::start_with_host_keys`]).
+    pub fn extra_host_public_key(&self, kind: &str) -> String {
+        fs::read_to_string(self.dir.join(format!("host_key_{kind}.pub")))
             .unwrap()
             .trim()
             .to_owned()

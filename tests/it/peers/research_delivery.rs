@@ -16,6 +16,9 @@ use zeroize::Zeroizing;
 use crate::common::combined_output;
 use crate::common::sshd::{Sshd, ed25519_key};
 
+const LONG_PATH: &str = "RID042/1.2.826.0.1.3680043.8.498.10000000000000000000/\
+    1.2.826.0.1.3680043.8.498.20000000000000000000/1.2.826.0.1.3680043.8.498.3.dcm";
+
 /// An export folder as the research export writes one, with its manifest.
 fn export(root: &Path) -> PathBuf {
     let dir = root.join("export");
@@ -33,6 +36,8 @@ fn export(root: &Path) -> PathBuf {
             b"ct slice".to_vec(),
         ),
         ("RID042/report.txt", b"no findings\n".to_vec()),
+        // Longer than a tar header's 100-byte name field.
+        (LONG_PATH, b"long".to_vec()),
     ] {
         let path = dir.join(path);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -62,7 +67,7 @@ fn sha256sum_check(dir: &Path) {
         String::from_utf8_lossy(&output.stdout)
             .matches(": OK")
             .count(),
-        4
+        5
     );
 }
 
@@ -320,4 +325,55 @@ fn sftp_upload_never_replaces_an_existing_remote_file() {
     assert!(error.contains("already exists"), "{error}");
     assert_eq!(fs::read(&existing).unwrap(), b"delivered last week");
     assert_eq!(fs::read_dir(&inbox).unwrap().count(), 1);
+}
+
+#[test]
+fn sftp_upload_accepts_a_server_known_by_another_of_its_key_types() {
+    // The server has ed25519 (libssh2's favourite) and ECDSA host keys;
+    // the hospital was given only the ECDSA one.
+    let root = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_with_host_keys(&root.path().join("sshd"), &["ecdsa"]);
+    let (package, inbox) = package_and_inbox(root.path());
+    let known_hosts = root.path().join("known_hosts");
+    fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            sshd.extra_host_public_key("ecdsa")
+        ),
+    )
+    .unwrap();
+    let receipt = upload(&package, &target(&sshd, &inbox, &known_hosts))
+        .unwrap_or_else(|e| panic!("{e:#}\nsshd log:\n{}", sshd.log()));
+    assert_eq!(
+        sha256_hex(&fs::read(inbox.join("cohort-42.tar.age")).unwrap()),
+        receipt.sha256
+    );
+}
+
+#[test]
+fn sftp_upload_authenticates_with_a_pem_rsa_key() {
+    let root = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(&root.path().join("sshd"));
+    let (package, inbox) = package_and_inbox(root.path());
+    let known_hosts = root.path().join("known_hosts");
+    sshd.write_known_hosts(&known_hosts);
+    let key = root.path().join("rsa_key");
+    let output = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "3072", "-m", "PEM", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", combined_output(&output));
+    assert!(
+        fs::read_to_string(&key)
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    sshd.authorize(&key.with_extension("pub"));
+    let mut target = target(&sshd, &inbox, &known_hosts);
+    target.private_key = key;
+    upload(&package, &target).unwrap_or_else(|e| panic!("{e:#}\nsshd log:\n{}", sshd.log()));
+    assert!(inbox.join("cohort-42.tar.age").exists());
 }
