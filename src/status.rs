@@ -564,6 +564,39 @@ async fn answer(
 mod tests {
     use super::*;
 
+    /// Every research request survives the trip over the socket.
+    #[test]
+    fn research_requests_round_trip_as_json() {
+        use crate::research::{DeidOptions, ExportRequest, VaultKey};
+        let requests = [
+            ResearchRequest::CohortList,
+            ResearchRequest::ExportBuild {
+                export: ExportRequest {
+                    cohort: "c".into(),
+                    version: Some(2),
+                    options: DeidOptions::default(),
+                    include_results: true,
+                    keep_until: None,
+                },
+                key: VaultKey::Passphrase("p".into()),
+                operator: "o".into(),
+            },
+            ResearchRequest::Destroy {
+                cohort: "c".into(),
+                force: true,
+                key: VaultKey::KeyFile("/k".into()),
+                operator: "o".into(),
+            },
+        ];
+        for request in requests {
+            let control = ControlRequest::Research(request);
+            let json = serde_json::to_vec(&control).unwrap();
+            let back: ControlRequest = serde_json::from_slice(&json)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json)));
+            assert_eq!(back, control);
+        }
+    }
+
     /// The report reads maintained counts and the newest jobs, never the
     /// whole index: with 100,000 jobs it takes about as long as with a
     /// hundred. (A walk over 100,000 records takes seconds in a test build.)

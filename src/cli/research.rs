@@ -490,7 +490,7 @@ fn run_export(
     };
     let key = vault_key(args)?;
     let reply = ask(ResearchRequest::ExportBuild {
-        request: ExportRequest {
+        export: ExportRequest {
             cohort: export.cohort.clone(),
             version: export.version,
             options,

@@ -63,7 +63,8 @@ pub enum ResearchRequest {
     },
     CohortList,
     ExportBuild {
-        request: ExportRequest,
+        /// (Not `request`: the control socket's own tag has that name.)
+        export: ExportRequest,
         key: VaultKey,
         operator: String,
     },
@@ -178,7 +179,7 @@ fn run(
             ResearchReply::Cohorts { cohorts }
         }
         ResearchRequest::ExportBuild {
-            request,
+            export,
             key,
             operator,
         } => {
@@ -189,7 +190,7 @@ fn run(
                 data_dir,
                 &mut vault,
                 &audit,
-                &request,
+                &export,
                 config.keep_years,
                 &operator,
                 now,

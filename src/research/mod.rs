@@ -42,5 +42,8 @@ pub use deliver::{Delivered, Destination, deliver};
 pub use destroy::Destroyed;
 pub use export::{ExportBuilt, ExportReport, ExportRequest};
 pub use identity::{init_vault, lookup, open_vault, opt_out};
-pub use package::{Recipients, SftpTarget, UploadReceipt};
+pub use package::{
+    Manifest, ManifestEntry, Recipients, Sealed, SftpTarget, UnsealKey, UploadReceipt,
+    generate_age_identity, seal, unseal, upload, verify_manifest, write_manifest,
+};
 pub use vault::{Identity, KeySource, Vault};

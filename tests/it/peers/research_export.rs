@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::cli::{chestnode, chestnode_ok, dciodvfy_errors};
+use crate::common::cli::{chestnode, dciodvfy_errors};
 use crate::common::config::{destination, write_config};
+use crate::common::sshd::Sshd;
 use crate::common::storescp::StoreScp;
-use crate::common::{Node, combined_output, dicom_file, files_below, free_port, wait_until};
+use crate::common::{Node, combined_output, dicom_file, files_below, wait_until};
 
 const PHI: [&str; 6] = [
     "SMITH",
@@ -50,12 +51,12 @@ fn patient(id: &str, name: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn as_refs(settings: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn as_refs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     settings.iter().map(|(t, v)| (*t, v.as_str())).collect()
 }
 
-/// The inputs: SMITH's CR on 2024-03-01, three CT slices of SMITH's chest
-/// on 2024-03-31, and a CR of a patient who opted out.
+/// The inputs: SMITH's DX on 2024-03-01, three CT slices of SMITH's chest
+/// on 2024-03-31, and a DX of a patient who opted out.
 fn inputs(dir: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     let mut files = Vec::new();
@@ -69,7 +70,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
         ("(0008,1030)", "CHEST PA for SMITH".into()),
     ]);
     files.push(modified(
-        &dicom_file("misc/siim_cr_chest_monochrome2_native.dcm"),
+        &dicom_file("misc/dx_thorax_small.dcm"),
         &dir.join("cr.dcm"),
         &as_refs(&cr),
     ));
@@ -98,9 +99,10 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
         ("(0020,000E)", "1.2.826.0.1.3680043.10.1001.3.1".into()),
         ("(0008,0018)", "1.2.826.0.1.3680043.10.1001.3.1.1".into()),
         ("(0008,0020)", "20240305".into()),
+        ("(0008,0022)", "20240305".into()),
     ]);
     files.push(modified(
-        &dicom_file("misc/siim_cr_chest_monochrome2_native.dcm"),
+        &dicom_file("misc/dx_thorax_small.dcm"),
         &dir.join("optout.dcm"),
         &as_refs(&other),
     ));
@@ -192,13 +194,12 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     // A PACS that takes GSPS, so the node makes SR, SC and GSPS.
     let pacs_dir = root.path().join("pacs");
     std::fs::create_dir_all(&pacs_dir).unwrap();
-    let pacs_port = free_port();
-    let _pacs = StoreScp::start(&pacs_dir, &[&pacs_port.to_string()]);
+    let pacs = StoreScp::start(&pacs_dir, &[]);
     let config = write_config(
         root.path(),
         &format!(
             "[research]\nseries_stable_secs = 1\nresearch_id_pattern = \"YCU-######\"\n{}",
-            destination("pacs", "PACS", pacs_port, "\"sr\", \"sc\", \"gsps\"")
+            destination("pacs", "STORESCP", pacs.port, "\"sr\", \"sc\", \"gsps\"")
         ),
     );
     let config = config.display().to_string();
@@ -340,6 +341,44 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     assert!(decrypt.status.success(), "{}", combined_output(&decrypt));
     check_export_tree(&opened.join("lung-2024-v1"));
 
+    // The same, uploaded over SFTP to an OpenSSH server that checks the
+    // node's key; the node checks the server's host key.
+    let sshd = Sshd::start(&root.path().join("sshd"));
+    let known_hosts = root.path().join("known_hosts");
+    sshd.write_known_hosts(&known_hosts);
+    let remote = root.path().join("partner-inbox");
+    std::fs::create_dir_all(&remote).unwrap();
+    let url = format!(
+        "sftp://{}@127.0.0.1:{}{}",
+        sshd.user,
+        sshd.port,
+        remote.display()
+    );
+    let uploaded = root.path().join("upload.tar.age");
+    let text = research_ok(
+        &data,
+        &secrets,
+        &[
+            "export",
+            "lung-2024",
+            "--out",
+            uploaded.to_str().unwrap(),
+            "--recipient",
+            &recipient,
+            "--sftp",
+            &url,
+            "--ssh-key",
+            sshd.client_key().to_str().unwrap(),
+            "--known-hosts",
+            known_hosts.to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("uploaded"), "{text}");
+    assert_eq!(
+        std::fs::read(remote.join("upload.tar.age")).unwrap(),
+        std::fs::read(&uploaded).unwrap()
+    );
+
     // Re-identification: the research ID leads back to the patient, and is
     // audited; an unknown one is refused.
     let research_id = std::fs::read_dir(&out)
@@ -382,6 +421,13 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     }
     node.stop();
 
+    // Without a server, the commands open the index themselves.
+    let listed = research_ok(&data, &secrets, &["cohort", "list"]);
+    assert!(
+        listed.contains("lung-2024 v1") && listed.contains("destroyed"),
+        "{listed}"
+    );
+
     // The audit log: every act recorded, the chain intact; one edited byte
     // breaks it.
     let verified = research_ok(&data, &secrets, &["audit", "verify"]);
@@ -398,6 +444,7 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
         })
         .collect();
     for action in [
+        "deliver",
         "vault.create",
         "opt-out.add",
         "cohort.create",
@@ -435,7 +482,7 @@ fn check_export_tree(tree: &Path) {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tree.join("export-report.json")).unwrap()).unwrap();
     assert_eq!(report["patients"], 1, "{report:#}");
-    assert_eq!(report["by_modality"]["CR"]["instances"], 1, "{report:#}");
+    assert_eq!(report["by_modality"]["DX"]["instances"], 1, "{report:#}");
     assert_eq!(report["by_modality"]["CT"]["instances"], 3, "{report:#}");
     assert_eq!(report["pairings"][0]["days_from_radiograph"], 30);
     assert!(
@@ -485,7 +532,7 @@ fn check_export_tree(tree: &Path) {
                 .push((file.clone(), text));
         }
     }
-    let cr = &by_modality["CR"][0];
+    let cr = &by_modality["DX"][0];
     let ct = &by_modality["CT"][0];
     let cr_date = value_of(&cr.1, "(0008,0020)");
     let ct_date = value_of(&ct.1, "(0008,0020)");
@@ -511,7 +558,7 @@ fn check_export_tree(tree: &Path) {
 
     // No new dciodvfy errors on the images.
     for (modality, source) in [
-        ("CR", "misc/siim_cr_chest_monochrome2_native.dcm"),
+        ("DX", "misc/dx_thorax_small.dcm"),
         ("CT", "misc/CT_small.dcm"),
     ] {
         let (before, _) = dciodvfy_errors(&dicom_file(source));
