@@ -81,7 +81,7 @@ impl Row {
             .all(|(t, p)| p == 'X' || p == t)
             // repeating groups are even and 50xx/60xx run to 1E
             && (!self.pattern.starts_with("50XX") && !self.pattern.starts_with("60XX")
-                || tag.0 % 2 == 0 && tag.0 & 0x00FF <= 0x1E)
+                || tag.0.is_multiple_of(2) && tag.0 & 0x00FF <= 0x1E)
     }
 
     /// The action for this row under `options`, for an element of `vr`.
