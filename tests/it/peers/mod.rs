@@ -10,6 +10,7 @@ mod outbox;
 mod priority;
 mod report_objects;
 mod report_overlay;
+mod research_deid;
 mod results_to_pacs;
 mod scp_associations;
 mod scp_faults;
