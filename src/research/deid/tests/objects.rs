@@ -61,12 +61,18 @@ fn references_from_sr_and_gsps_follow_the_image() {
         vec![item(vec![
             text(Tag(0x0040, 0xA040), VR::CS, "IMAGE"),
             seq(Tag(0x0008, 0x1199), vec![reference(CR, IMAGE_UID)]),
+            text(
+                Tag(0x0040, 0xA160),
+                VR::UT,
+                "Nodule, seen with Doejohn on 2021-01-01, MRN 88412345",
+            ),
         ])],
     );
     let sr = file(vec![
         text(Tag(0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.88.34"),
         text(Tag(0x0008, 0x0018), VR::UI, "1.2.826.0.1.3680043.8.498.9"),
         text(Tag(0x0008, 0x0023), VR::DA, "20210102"),
+        text(Tag(0x0010, 0x0010), VR::PN, "Doejohn^Janet"),
         text(Tag(0x0020, 0x000D), VR::UI, STUDY_UID),
         evidence,
         content,
@@ -104,6 +110,10 @@ fn references_from_sr_and_gsps_follow_the_image() {
         one(&image.object, Tag(0x0020, 0x000D))
     );
     assert_eq!(one(&sr, Tag(0x0008, 0x0023)), "20201203");
+    assert_eq!(
+        find(&sr, &[(0x0040, 0xA730), (0x0040, 0xA160)]),
+        "Nodule, seen with on , MRN"
+    );
 
     let gsps = file(vec![
         text(Tag(0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.11.1"),
