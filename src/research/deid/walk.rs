@@ -75,7 +75,12 @@ impl Walker<'_> {
             return Some(DataElement::new(tag, vr, PrimitiveValue::from(id)));
         }
         if tag == TEXT_VALUE {
-            return Some(self.clean(element));
+            // Type 1 in a TEXT content item: never left empty
+            let cleaned = self.clean(element);
+            if strings(&cleaned).iter().all(|v| v.trim().is_empty()) {
+                return Some(DataElement::new(tag, vr, PrimitiveValue::from(DUMMY_TEXT)));
+            }
+            return Some(cleaned);
         }
         let Some(row) = profile().row(tag) else {
             if vr == VR::PN {
