@@ -221,6 +221,35 @@ fn burned_in_secondary_capture_and_overlays_are_excluded() {
         )],
     );
     assert_eq!(excluded(&overlay, &options), Exclusion::OverlayInPixelData);
+    let us = |t, v: u16| DataElement::new(Tag(0x6002, t), VR::US, PrimitiveValue::from(v));
+    let embedded = with(image("20210101"), vec![us(0x0010, 4), us(0x0102, 15)]);
+    let cleaning = DeidOptions {
+        clean_pixel_regions: vec![PixelRegion {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+        }],
+        ..DeidOptions::default()
+    };
+    assert_eq!(
+        excluded(&embedded, &cleaning),
+        Exclusion::OverlayInPixelData
+    );
+    // with regions cleaned, a plane overlay goes with its whole group
+    let plane = with(overlay, vec![us(0x0010, 4)]);
+    let plane = with(
+        plane,
+        vec![DataElement::new(
+            Tag(0x6002, 0x3000),
+            VR::OW,
+            PrimitiveValue::U8(vec![0; 8].into()),
+        )],
+    );
+    let out = deidentify(&plane, &patient(), &remapper(), &cleaning)
+        .unwrap()
+        .object;
+    assert!(out.iter().all(|e| e.tag().0 & 0xFF00 != 0x6000));
 }
 
 fn pixels(object: DefaultDicomObject, data: Value<InMemDicomObject>) -> DefaultDicomObject {
