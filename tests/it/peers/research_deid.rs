@@ -216,3 +216,57 @@ fn a_secondary_capture_is_excluded() {
         "{result:?}"
     );
 }
+
+#[test]
+fn burned_in_native_image_is_cleaned_in_its_regions_and_stays_valid() {
+    let path = dicom_file("wg04/RG3_UNC.dcm");
+    let mut original = open_file(&path).unwrap();
+    original.put(dicom_core::DataElement::new(
+        tags::BURNED_IN_ANNOTATION,
+        dicom_core::VR::CS,
+        dicom_core::PrimitiveValue::from("YES"),
+    ));
+    let options = DeidOptions {
+        clean_pixel_regions: vec![chestnode::research::PixelRegion {
+            x: 0,
+            y: 0,
+            width: 400,
+            height: 100,
+        }],
+        ..DeidOptions::default()
+    };
+    let result = deidentify(&original, &patient(), &UidRemapper::new([3; 32]), &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("cleaned.dcm");
+    result.object.write_to_file(&target).unwrap();
+    let before = normalised_errors(&path);
+    let new_errors: Vec<String> = normalised_errors(&target)
+        .into_iter()
+        .filter(|e| !before.contains(e))
+        .collect();
+    assert!(new_errors.is_empty(), "{new_errors:#?}");
+    let (_, dump) = tool_output("dcmdump", &target);
+    assert!(dump.contains("[113101]"), "no Clean Pixel Data code");
+    assert_eq!(
+        text(&result.object, tags::BURNED_IN_ANNOTATION).as_deref(),
+        Some("NO")
+    );
+    let pixels = result
+        .object
+        .get(tags::PIXEL_DATA)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let source_pixels = original.get(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+    let columns = 1760;
+    let region_had_signal = (0..100usize)
+        .any(|y| (0..400usize).any(|x| source_pixels[2 * (y * columns + x)..][..2] != [0, 0]));
+    assert!(region_had_signal, "the test region was already black");
+    for y in [0usize, 50, 99] {
+        for x in [0usize, 200, 399] {
+            let i = 2 * (y * columns + x);
+            assert_eq!(&pixels[i..i + 2], &[0, 0], "({x},{y}) not blanked");
+        }
+    }
+}
