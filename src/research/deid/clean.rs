@@ -140,9 +140,9 @@ fn mark_occurrences(haystack: &[char], needle: &str, whole: bool, keep: &mut [bo
     }
 }
 
-/// Marks runs of five or more digits and date-like strings (`1/2/2020`,
-/// `2020-01-02`, `02.01.20`): digit groups joined by `/`, `-` or `.`
-/// with at least two separators.
+/// Marks runs of five or more digits and date-like strings: three digit
+/// groups joined by `/`, `-` or `.` that read as a date (`2020-01-02`,
+/// `1/2/2020`, `02.01.20`), but not a version such as `1.2.0`.
 fn mark_numbers(text: &[char], keep: &mut [bool]) {
     let mut i = 0;
     while i < text.len() {
@@ -151,25 +151,26 @@ fn mark_numbers(text: &[char], keep: &mut [bool]) {
             continue;
         }
         let start = i;
-        let mut digits_in_run = 0;
-        let mut longest_run = 0;
-        let mut separators = 0;
+        let mut groups = vec![0usize];
         while i < text.len() {
             let c = text[i];
             if c.is_ascii_digit() {
-                digits_in_run += 1;
-                longest_run = longest_run.max(digits_in_run);
+                *groups.last_mut().expect("one group at least") += 1;
             } else if matches!(c, '/' | '-' | '.')
                 && text.get(i + 1).is_some_and(|n| n.is_ascii_digit())
             {
-                separators += 1;
-                digits_in_run = 0;
+                groups.push(0);
             } else {
                 break;
             }
             i += 1;
         }
-        if longest_run >= 5 || separators >= 2 {
+        let long_run = groups.iter().any(|&g| g >= 5);
+        let date_like = groups.len() == 3
+            && (1..=2).contains(&groups[1])
+            && (groups[0] == 4 && (1..=2).contains(&groups[2])
+                || (1..=2).contains(&groups[0]) && matches!(groups[2], 2 | 4));
+        if long_run || date_like {
             keep[start..i].iter_mut().for_each(|k| *k = false);
         }
     }
@@ -204,5 +205,6 @@ mod tests {
         assert_eq!(cleaned, "Chest PA tel");
         assert_eq!(ids.clean("Chester janet"), "Chester janet");
         assert_eq!(ids.clean("CT 1.5 mm"), "CT 1.5 mm");
+        assert_eq!(ids.clean("v1.2.0 on 1.2.20 and 2020.1.2"), "v1.2.0 on and");
     }
 }

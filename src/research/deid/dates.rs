@@ -75,7 +75,7 @@ fn shift_date_digits(digits: &str, days: i32) -> Option<String> {
 fn shift_datetime(s: &str, days: i32) -> Option<(String, usize)> {
     let bytes = s.as_bytes();
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits < 4 || digits > 14 || digits % 2 != 0 {
+    if !(4..=14).contains(&digits) || !digits.is_multiple_of(2) {
         return None;
     }
     let mut used = digits;

@@ -45,8 +45,9 @@ pub enum Exclusion {
     /// A Secondary Capture (our own overlays have findings burned in).
     #[error("secondary capture images may carry burned-in text")]
     SecondaryCapture,
-    /// Overlay planes (60xx,3000) that may hold burned text.
-    #[error("overlay planes (60xx,3000) may carry burned-in text")]
+    /// Overlays, which may hold burned text: planes (60xx,3000) when no
+    /// pixel regions are cleaned, overlays inside the pixel data always.
+    #[error("overlays (60xx) may carry burned-in text")]
     OverlayInPixelData,
     /// Pixel regions should be blanked but cannot be in this encoding.
     #[error("clean pixel regions cannot be applied: {0}")]
@@ -117,6 +118,11 @@ pub fn deidentify(
     let mut result = walker.data_set(data_set);
     let counts = walker.counts;
 
+    // the profile removes overlay data (60xx,3000); the rest of each
+    // overlay group would then describe an overlay in the pixel data's bits
+    let overlays = overlay_groups(data_set);
+    result.retain(|e| !overlays.contains(&e.tag().0));
+
     let mut pixels_cleaned = false;
     if clean_pixels {
         pixels_cleaned = pixels::blank_regions(&mut result, &options.clean_pixel_regions)
@@ -179,13 +185,28 @@ fn check_exportable(
     if burned_in && !cleaning {
         return Err(DeidError::Excluded(Exclusion::BurnedInAnnotation));
     }
-    let overlays = data_set
+    let groups = overlay_groups(data_set);
+    let planes = groups
         .iter()
-        .any(|e| e.tag().0 & 0xFF00 == 0x6000 && e.tag().0 % 2 == 0 && e.tag().1 == 0x3000);
-    if overlays && !cleaning {
+        .filter(|&&g| data_set.get(Tag(g, 0x3000)).is_some())
+        .count();
+    // an overlay without its own data plane lives in the pixel data's
+    // unused bits, which blanking regions does not reach
+    if planes < groups.len() || planes > 0 && !cleaning {
         return Err(DeidError::Excluded(Exclusion::OverlayInPixelData));
     }
     Ok(cleaning && pixels::has_pixel_data(data_set))
+}
+
+/// The repeating overlay groups (6000–601E) present in `data_set`.
+fn overlay_groups(data_set: &InMemDicomObject) -> Vec<u16> {
+    let mut groups: Vec<u16> = data_set
+        .iter()
+        .map(|e| e.tag().0)
+        .filter(|g| (0x6000..=0x601E).contains(g) && g.is_multiple_of(2))
+        .collect();
+    groups.dedup();
+    groups
 }
 
 /// Writes Patient Identity Removed, De-identification Method and its code

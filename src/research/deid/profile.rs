@@ -11,9 +11,12 @@
 //! Combined actions ("the action depends on the attribute's type in the
 //! IOD") are resolved without an IOD table by one rule:
 //! - `Z/D`, `X/Z`, `X/Z/D` → Z (keep the attribute, empty: valid for Type 2
-//!   and safe for Type 3), except that date/time VRs under `Z/D` and
-//!   `X/Z/D` get D, since those are the Type 1 dates of SR and enhanced
-//!   objects (Content Date/Time) that must stay filled;
+//!   and safe for Type 3), except that date/time VRs and sequences under
+//!   `Z/D` and `X/Z/D` get D: those dates are the Type 1 dates of SR and
+//!   enhanced objects (Content Date/Time) that must stay filled, and an
+//!   empty sequence is invalid where the sequence is Type 1C or 3
+//!   (Referenced Performed Procedure Step Sequence), so the sequence is
+//!   kept with its items de-identified;
 //! - `X/D` → X;
 //! - `X/Z/U*` (reference sequences) → keep the sequence and replace the
 //!   UIDs inside it, which keeps references valid.
@@ -81,7 +84,7 @@ impl Row {
             .all(|(t, p)| p == 'X' || p == t)
             // repeating groups are even and 50xx/60xx run to 1E
             && (!self.pattern.starts_with("50XX") && !self.pattern.starts_with("60XX")
-                || tag.0 % 2 == 0 && tag.0 & 0x00FF <= 0x1E)
+                || tag.0.is_multiple_of(2) && tag.0 & 0x00FF <= 0x1E)
     }
 
     /// The action for this row under `options`, for an element of `vr`.
@@ -109,11 +112,11 @@ impl Row {
         if enabled.contains(&"C") {
             return Action::Clean;
         }
-        let temporal = matches!(vr, VR::DA | VR::DT | VR::TM);
+        let stays_filled = matches!(vr, VR::DA | VR::DT | VR::TM | VR::SQ);
         match self.basic {
             "X" | "X/D" => Action::Remove,
             "Z" | "X/Z" => Action::Empty,
-            "Z/D" | "X/Z/D" if temporal => Action::Dummy,
+            "Z/D" | "X/Z/D" if stays_filled => Action::Dummy,
             "Z/D" | "X/Z/D" => Action::Empty,
             "D" => Action::Dummy,
             "K" => Action::Keep,

@@ -5,8 +5,14 @@
 //!
 //! Elements the table does not list are kept, except that private (odd
 //! group) and group-length elements are removed, every UI value is
-//! remapped, and DA/DT values are shifted (or emptied when the longitudinal
-//! option is off, so no real date survives).
+//! remapped, DA/DT values are shifted (or emptied when the longitudinal
+//! option is off, so no real date survives), and person names the table
+//! misses (a few DICONDE reviewer names) are emptied.
+//!
+//! SR free text (Text Value, which the table covers only through the
+//! whole Content Sequence) is cleaned like a descriptor wherever it
+//! occurs: removing it would leave TEXT content items invalid, and keeping
+//! it verbatim could keep a name.
 
 use dicom_core::{
     DataElement, Length, PrimitiveValue, Tag, VR,
@@ -21,6 +27,7 @@ use super::{DeidOptions, PatientKey, UidRemapper, dates, uids};
 
 const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
 const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
+const TEXT_VALUE: Tag = Tag(0x0040, 0xA160);
 
 /// The text put where the profile asks for a dummy value.
 pub(super) const DUMMY_TEXT: &str = "ANONYMIZED";
@@ -67,7 +74,19 @@ impl Walker<'_> {
             let id = self.patient.research_id.as_str();
             return Some(DataElement::new(tag, vr, PrimitiveValue::from(id)));
         }
+        if tag == TEXT_VALUE {
+            // Type 1 in a TEXT content item: never left empty
+            let cleaned = self.clean(element);
+            if strings(&cleaned).iter().all(|v| v.trim().is_empty()) {
+                return Some(DataElement::new(tag, vr, PrimitiveValue::from(DUMMY_TEXT)));
+            }
+            return Some(cleaned);
+        }
         let Some(row) = profile().row(tag) else {
+            if vr == VR::PN {
+                self.counts.replaced += 1;
+                return Some(empty(tag, vr));
+            }
             return Some(self.unlisted(element));
         };
         match row.action(self.options, vr) {
