@@ -43,6 +43,11 @@ enum ResearchCommand {
         #[arg(long, value_name = "PATTERN")]
         research_id_pattern: Option<String>,
     },
+    /// Write a new random vault key file (mode 0600) for --vault-key-file.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Choose, show and list cohorts.
     #[command(subcommand)]
     Cohort(CohortCommand),
@@ -206,6 +211,14 @@ pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow
                 .unwrap_or(config.research.research_id_pattern.clone());
             research::init_vault(&data_dir, &key()?.source(), &pattern, &operator)?;
             println!("vault created in {}", data_dir.join("research").display());
+        }
+        ResearchCommand::Keygen { ref out } => {
+            research::generate_key_file(out)?;
+            println!(
+                "vault key written to {}; keep a copy somewhere safe: without it the vault \
+                 cannot be opened",
+                out.display()
+            );
         }
         ResearchCommand::Cohort(CohortCommand::Create(ref create)) => {
             let categories = if create.category.is_empty() {

@@ -9,8 +9,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::cohort::{self, CohortVersion};
+use super::private_dir::staging_dir;
 use super::vault::Vault;
-use super::{AuditLog, AuditRecord, paths};
+use super::{AuditLog, AuditRecord};
 use crate::ledger::Ledger;
 
 /// What `research destroy` did.
@@ -58,7 +59,7 @@ pub fn destroy(
         );
     }
 
-    let staging = paths::staging_dir(data_dir, name)?;
+    let staging = staging_dir(data_dir, name)?;
     let mut files_deleted = 0;
     if staging.exists() {
         files_deleted = count_files(&staging)?;

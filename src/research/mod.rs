@@ -19,8 +19,7 @@
 //! | `destroy` | the end of retention: staging deleted, keys shredded |
 //! | `identity` | vault-only acts: create, lookup (re-identification), opt-out |
 //! | `control` | the requests a running server answers for the research commands |
-//! | `paths` | where all of it lives inside the data directory |
-//! | `private_dir` | `research/` itself, mode 0700, and directory syncs |
+//! | `private_dir` | where all of it lives: `research/` (mode 0700) and the staging folders; directory syncs |
 
 mod audit;
 pub mod cohort;
@@ -31,13 +30,15 @@ mod destroy;
 mod export;
 mod identity;
 mod package;
-mod paths;
 mod private_dir;
 mod vault;
 
 pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};
 pub use control::{CohortSummary, ResearchReply, ResearchRequest, VaultKey, execute};
-pub use deid::{DeidOptions, PixelRegion};
+pub use deid::{
+    DeidError, DeidOptions, Deidentified, Exclusion, PatientKey, PixelRegion, UidRemapper,
+    deidentify,
+};
 pub use deliver::{Delivered, Destination, deliver};
 pub use destroy::Destroyed;
 pub use export::{ExportBuilt, ExportReport, ExportRequest};
@@ -46,4 +47,4 @@ pub use package::{
     Manifest, ManifestEntry, Recipients, Sealed, SftpTarget, UnsealKey, UploadReceipt,
     generate_age_identity, seal, unseal, upload, verify_manifest, write_manifest,
 };
-pub use vault::{Identity, KeySource, Vault};
+pub use vault::{Identity, KeySource, Vault, generate_key_file};

@@ -1,6 +1,9 @@
-//! `DATA_DIR/research/`: the folder that holds the pseudonym vault and the
-//! audit log. Only the node's user may enter it (mode 0700), whatever the
-//! umask, because what it holds links research IDs back to patients.
+//! `DATA_DIR/research/`: the folder that holds the pseudonym vault, the
+//! audit log and the staging area, one folder per cohort named only from a
+//! validated cohort name, and nothing of the research wing is written
+//! elsewhere by the node. Only the node's user may enter it (mode 0700),
+//! whatever the umask, because what it holds links research IDs back to
+//! patients.
 
 use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -36,6 +39,12 @@ pub(crate) fn ensure_research_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// `DATA_DIR/research/staging/COHORT`, for a valid cohort name only.
+pub(crate) fn staging_dir(data_dir: &Path, cohort: &str) -> anyhow::Result<PathBuf> {
+    super::cohort::validate_name(cohort)?;
+    Ok(research_dir(data_dir).join("staging").join(cohort))
+}
+
 /// Makes a rename or a new file in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     fs::File::open(dir)
@@ -46,6 +55,18 @@ pub(crate) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_stays_inside_the_data_directory() {
+        let data = Path::new("/data");
+        assert_eq!(
+            staging_dir(data, "tb-2026").unwrap(),
+            Path::new("/data/research/staging/tb-2026")
+        );
+        for bad in ["..", "../x", "a/b", "", ".hidden", "a\0b"] {
+            assert!(staging_dir(data, bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn creates_and_narrows_to_0700() {

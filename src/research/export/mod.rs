@@ -18,7 +18,7 @@
 
 mod report;
 
-pub use report::{ExportReport, ModalityCounts, Pairing};
+pub use report::{DeidActions, ExportReport, ModalityCounts, Pairing};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use super::cohort::{self, CohortVersion, category_name, header::SeriesHeader};
 use super::deid::{DeidError, DeidOptions, PatientKey, UidRemapper, deidentify};
 use super::package::{self, Recipients};
+use super::private_dir::{self, staging_dir};
 use super::vault::Vault;
-use super::{AuditLog, AuditRecord, paths};
+use super::{AuditLog, AuditRecord};
 use crate::ledger::Ledger;
 
 /// What to export.
@@ -74,6 +75,7 @@ struct Tally {
     opted_out_now: HashSet<String>,
     missing: usize,
     files: usize,
+    actions: DeidActions,
 }
 
 /// Builds the export of a cohort version into staging; see the module
@@ -108,7 +110,8 @@ pub fn build(
     let uids = UidRemapper::new(keys.uid_secret);
     let top = format!("{}-v{}", cohort.name, cohort.version);
 
-    let staging = paths::staging_dir(data_dir, &cohort.name)?;
+    let staging = staging_dir(data_dir, &cohort.name)?;
+    private_dir::ensure_research_dir(data_dir)?;
     std::fs::create_dir_all(&staging)?;
     let work = staging.join(format!("v{}.building", cohort.version));
     if work.exists() {
@@ -179,6 +182,10 @@ pub fn build(
                         return Err(error.context("de-identifying an object"));
                     }
                 };
+                tally.actions.removed += done.removed;
+                tally.actions.replaced += done.replaced;
+                tally.actions.remapped_uids += done.remapped_uids;
+                tally.actions.shifted_dates += done.shifted_dates;
                 let out = &done.object;
                 let uid = |tag| -> anyhow::Result<String> {
                     Ok(out
@@ -351,6 +358,7 @@ fn report_of(
         opted_out_patients_at_export: tally.opted_out_now.len(),
         incomplete_series_at_selection: cohort.exclusions.incomplete_series,
         missing_instances: tally.missing,
+        actions: tally.actions.clone(),
     }
 }
 

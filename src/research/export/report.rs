@@ -54,6 +54,17 @@ pub struct ExportReport {
     pub incomplete_series_at_selection: usize,
     /// Instances of the cohort that retention had deleted before export.
     pub missing_instances: usize,
+    /// What de-identification did, summed over every object.
+    pub actions: DeidActions,
+}
+
+/// Attribute actions taken, summed over the export.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeidActions {
+    pub removed: usize,
+    pub replaced: usize,
+    pub remapped_uids: usize,
+    pub shifted_dates: usize,
 }
 
 impl ExportReport {
@@ -83,6 +94,14 @@ impl ExportReport {
         for option in &self.profile {
             line(&mut md, format!("- {option}"));
         }
+        let a = &self.actions;
+        line(
+            &mut md,
+            format!(
+                "\nAttributes removed: {}; replaced: {}; UIDs replaced: {}; dates shifted: {}.",
+                a.removed, a.replaced, a.remapped_uids, a.shifted_dates
+            ),
+        );
         line(&mut md, "\n## Contents\n".into());
         line(
             &mut md,

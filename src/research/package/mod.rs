@@ -21,8 +21,8 @@ mod sftp;
 mod unseal;
 
 pub use manifest::{Manifest, ManifestEntry, verify_manifest, write_manifest};
-pub use seal::{Recipients, Sealed, generate_age_identity, seal, seal_with_mtime};
-pub use sftp::{SftpTarget, UploadReceipt, upload, upload_with_key_passphrase};
+pub use seal::{Recipients, Sealed, generate_age_identity, seal};
+pub use sftp::{SftpTarget, UploadReceipt, upload};
 pub use unseal::{UnsealKey, unseal};
 
 #[cfg(test)]

@@ -283,7 +283,7 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
         &["export", "lung-2024", "--out", out.to_str().unwrap()],
     );
     println!("{text}");
-    check_export_tree(&out);
+    check_export_tree(&out, &root.path().join("in"));
     // Refusals: a directory that is not empty, an empty cohort.
     let busy = research_err(
         &data,
@@ -339,7 +339,7 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     );
     let decrypt = Command::new("sh").arg("-c").arg(&script).output().unwrap();
     assert!(decrypt.status.success(), "{}", combined_output(&decrypt));
-    check_export_tree(&opened.join("lung-2024-v1"));
+    check_export_tree(&opened.join("lung-2024-v1"), &root.path().join("in"));
 
     // The same, uploaded over SFTP to an OpenSSH server that checks the
     // node's key; the node checks the server's host key.
@@ -470,7 +470,7 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
 /// IDs replace the patient, the CT–CR interval is kept with shifted dates,
 /// the SR and GSPS point at the de-identified radiograph, SC overlays are
 /// left out, and dciodvfy finds no new errors.
-fn check_export_tree(tree: &Path) {
+fn check_export_tree(tree: &Path, inputs: &Path) {
     let sums = Command::new("sha256sum")
         .arg("-c")
         .arg("--quiet")
@@ -485,6 +485,14 @@ fn check_export_tree(tree: &Path) {
     assert_eq!(report["by_modality"]["DX"]["instances"], 1, "{report:#}");
     assert_eq!(report["by_modality"]["CT"]["instances"], 3, "{report:#}");
     assert_eq!(report["pairings"][0]["days_from_radiograph"], 30);
+    assert!(
+        report["actions"]["remapped_uids"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert!(
+        report["actions"]["shifted_dates"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
     assert!(
         report["result_objects"].as_u64().unwrap() >= 2,
         "SR and GSPS: {report:#}"
@@ -557,11 +565,8 @@ fn check_export_tree(tree: &Path) {
     }
 
     // No new dciodvfy errors on the images.
-    for (modality, source) in [
-        ("DX", "misc/dx_thorax_small.dcm"),
-        ("CT", "misc/CT_small.dcm"),
-    ] {
-        let (before, _) = dciodvfy_errors(&dicom_file(source));
+    for (modality, source) in [("DX", "cr.dcm"), ("CT", "ct1.dcm")] {
+        let (before, _) = dciodvfy_errors(&inputs.join(source));
         let (after, _) = dciodvfy_errors(&by_modality[modality][0].0);
         let new: Vec<_> = after.iter().filter(|e| !before.contains(e)).collect();
         assert!(new.is_empty(), "{modality}: new dciodvfy errors {new:?}");
