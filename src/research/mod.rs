@@ -9,6 +9,7 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `annotations` | doctors' annotations: records, import, agreement, consensus |
 //! | `cohort` | choosing radiographs by date, modality and category, with paired CT; stored versions |
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
 //! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
@@ -21,6 +22,7 @@
 //! | `control` | the requests a running server answers for the research commands |
 //! | `private_dir` | where all of it lives: `research/` (mode 0700) and the staging folders; directory syncs |
 
+pub mod annotations;
 mod audit;
 pub mod cohort;
 mod control;
