@@ -438,6 +438,28 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     assert_eq!(pairs[0]["matched_regions"], 1, "{pairs:#}");
     assert_eq!(pairs[0]["kappa"]["nodule-mass"], 1.0, "{pairs:#}");
 
+    // A cohort by the doctors' labels: the majority of the two readers
+    // says nodule, not COPD.
+    let json = research_ok(
+        &data,
+        &secrets,
+        &[
+            "cohort",
+            "create",
+            "by-doctors",
+            "--source",
+            "labels",
+            "--json",
+        ],
+    );
+    let by_doctors: serde_json::Value =
+        serde_json::from_str(&json[json.find('{').unwrap()..]).unwrap();
+    assert_eq!(
+        by_doctors["radiographs"][0]["categories"],
+        serde_json::json!(["nodule-mass"]),
+        "{by_doctors:#}"
+    );
+
     // Destruction: refused before keep-until, done with --force; the
     // staging is gone and the cohort cannot be exported again.
     let early = research_err(&data, &secrets, &["destroy", "lung-2024"]);
