@@ -485,6 +485,11 @@ impl ControlSocket {
         let _ = std::fs::remove_file(&path);
         let listener =
             UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+        // Only the node's own user may ask: research requests import
+        // annotations and list what is stored.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
         Ok(ControlSocket {
             listener,
             path,
