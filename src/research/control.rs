@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::clinical::{self, ClinicalCsv, ImportSummary};
 use super::cohort::{self, CohortCriteria, CohortVersion};
 use super::destroy::{Destroyed, destroy};
 use super::export::{ExportBuilt, ExportRequest, build};
@@ -74,6 +75,14 @@ pub enum ResearchRequest {
         key: VaultKey,
         operator: String,
     },
+    /// A clinical CSV file, sent as its content: the server reads no path
+    /// on the client's behalf.
+    ClinicalImport {
+        csv: ClinicalCsv,
+        allow_unknown: bool,
+        key: VaultKey,
+        operator: String,
+    },
 }
 
 /// A cohort's newest version in the list.
@@ -96,6 +105,7 @@ pub enum ResearchReply {
     Cohorts { cohorts: Vec<CohortSummary> },
     Exported { built: Box<ExportBuilt> },
     Destroyed { destroyed: Destroyed },
+    ClinicalImported { summary: ImportSummary },
     Failed { error: String },
 }
 
@@ -192,6 +202,7 @@ fn run(
                 &audit,
                 &export,
                 config.keep_years,
+                &clinical::Schema::new(&config.clinical.extra_columns)?,
                 &operator,
                 now,
             )?;
@@ -211,6 +222,27 @@ fn run(
                 ledger, data_dir, &mut vault, &audit, &cohort, force, &operator, now,
             )?;
             ResearchReply::Destroyed { destroyed }
+        }
+        ResearchRequest::ClinicalImport {
+            csv,
+            allow_unknown,
+            key,
+            operator,
+        } => {
+            let schema = clinical::Schema::new(&config.clinical.extra_columns)?;
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let summary = clinical::import(
+                ledger,
+                data_dir,
+                &mut vault,
+                &audit,
+                &schema,
+                &csv.0,
+                allow_unknown,
+                &operator,
+            )?;
+            ResearchReply::ClinicalImported { summary }
         }
     })
 }

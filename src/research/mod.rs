@@ -9,6 +9,7 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `clinical` | clinical records by Patient ID: schema, all-or-nothing CSV import into the vault, `clinical.csv` in exports |
 //! | `cohort` | choosing radiographs by date, modality and category, with paired CT; stored versions |
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
 //! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
@@ -22,6 +23,7 @@
 //! | `private_dir` | where all of it lives: `research/` (mode 0700) and the staging folders; directory syncs |
 
 mod audit;
+pub mod clinical;
 pub mod cohort;
 mod control;
 mod deid;
