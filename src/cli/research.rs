@@ -16,6 +16,8 @@ use chestnode::research::{
     cohort::{CategorySource, CohortCriteria, CohortVersion, category_name, parse_category},
 };
 
+use chestnode::research::annotations::ImportFormat;
+
 use super::ConfigArgs;
 
 // `research clinical …`: clinical records import and show.
@@ -55,6 +57,9 @@ enum ResearchCommand {
     /// Choose, show and list cohorts.
     #[command(subcommand)]
     Cohort(CohortCommand),
+    /// Doctors' annotations: import from CSV or JSON, list, agreement.
+    #[command(subcommand)]
+    Annotations(AnnotationsCommand),
     /// Patients who declined research use: excluded from every cohort.
     #[command(subcommand)]
     OptOut(OptOutCommand),
@@ -123,6 +128,32 @@ struct CohortCreateArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum AnnotationsCommand {
+    /// Import annotations from FILE.csv or FILE.json (schema:
+    /// docs/research.md); all rows or none.
+    Import {
+        file: PathBuf,
+        /// Reader of rows that name none [default: the operator]
+        #[arg(long, value_name = "NAME")]
+        reader: Option<String>,
+    },
+    /// The current annotations of a cohort's images, or of one image, as JSON.
+    List {
+        #[arg(required_unless_present = "image")]
+        cohort: Option<String>,
+        #[arg(long, value_name = "SOP_INSTANCE_UID", conflicts_with = "cohort")]
+        image: Option<String>,
+    },
+    /// Cohen's kappa per finding type, lesion F1 and IoU between readers.
+    Agreement {
+        cohort: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -294,6 +325,9 @@ pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow
                 }
             }
         }
+        ResearchCommand::Annotations(ref command) => {
+            annotations_command(command, &operator, &ask)?;
+        }
         ResearchCommand::OptOut(ref command) => {
             let (patient_id, remove) = match command {
                 OptOutCommand::Add { patient_id } => (patient_id, false),
@@ -367,6 +401,73 @@ pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow
         ResearchCommand::Audit(AuditCommand::Show) => {
             for entry in AuditLog::open(&data_dir)?.entries()? {
                 println!("{}", serde_json::to_string(&entry)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn annotations_command(
+    command: &AnnotationsCommand,
+    operator: &str,
+    ask: &dyn Fn(ResearchRequest) -> anyhow::Result<ResearchReply>,
+) -> anyhow::Result<()> {
+    match command {
+        AnnotationsCommand::Import { file, reader } => {
+            let format = ImportFormat::of(file)?;
+            let content = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let reply = ask(ResearchRequest::AnnotationsImport {
+                format,
+                content,
+                reader: reader.clone().unwrap_or_else(|| operator.to_owned()),
+                operator: operator.to_owned(),
+            })?;
+            if let ResearchReply::AnnotationsImported { imported } = reply {
+                println!(
+                    "imported {} annotation(s) of {} image(s)",
+                    imported.annotations, imported.images
+                );
+            }
+        }
+        AnnotationsCommand::List { cohort, image } => {
+            let reply = ask(ResearchRequest::AnnotationsList {
+                cohort: cohort.clone(),
+                image: image.clone(),
+            })?;
+            if let ResearchReply::Annotations { annotations } = reply {
+                println!("{}", serde_json::to_string_pretty(&annotations)?);
+            }
+        }
+        AnnotationsCommand::Agreement { cohort, json } => {
+            let reply = ask(ResearchRequest::AnnotationsAgreement {
+                cohort: cohort.clone(),
+            })?;
+            let ResearchReply::Agreement { pairs } = reply else {
+                anyhow::bail!("unexpected reply");
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&pairs)?);
+            } else if pairs.is_empty() {
+                println!("fewer than two readers annotated this cohort");
+            }
+            for pair in pairs.iter().filter(|_| !*json) {
+                println!(
+                    "{} vs {}: {} image(s) read by both",
+                    pair.reader_a, pair.reader_b, pair.images
+                );
+                for (finding, kappa) in &pair.kappa {
+                    println!("  kappa {finding:<14} {kappa:.3}");
+                }
+                let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+                println!(
+                    "  regions {} / {}, matched {} (IoU >= 0.5): lesion F1 {}, mean IoU {}",
+                    pair.regions_a,
+                    pair.regions_b,
+                    pair.matched_regions,
+                    show(pair.lesion_f1),
+                    show(pair.mean_iou)
+                );
             }
         }
     }

@@ -17,6 +17,7 @@
 //! | `incidents` | [`IncidentLog`]                                           |
 //! | `series`, `series_members`, `series_open` | [`Ledger::insert_with_job`], [`Ledger::forget`], [`SeriesIndex::mark_stable`] |
 //! | `cohorts`   | [`Cohorts`] (the research wing's stored cohort versions)  |
+//! | `annotations` | [`Annotations`] (doctors' annotations, versioned)      |
 //!
 //! The counts that `chestnode status`, `/metrics` and the backlog limit
 //! read are kept up to date as records change (`counts`), so reading them
@@ -30,6 +31,7 @@
 //! ([`Ledger::open_waiting`]), and a client can tell "locked" from "broken"
 //! ([`Ledger::try_open`]).
 
+mod annotations;
 mod cohorts;
 mod counts;
 mod deliveries;
@@ -41,6 +43,7 @@ mod retention;
 mod series;
 mod views;
 
+pub use annotations::{Annotations, StoredAnnotation};
 pub use cohorts::Cohorts;
 pub use counts::DestinationBacklog;
 pub use deliveries::{Deliveries, NewDelivery};
@@ -69,6 +72,7 @@ const SERIES_TREE: &str = "series";
 const SERIES_MEMBERS_TREE: &str = "series_members";
 const SERIES_OPEN_TREE: &str = "series_open";
 const COHORTS_TREE: &str = "cohorts";
+const ANNOTATIONS_TREE: &str = "annotations";
 
 /// The open database: its trees, the counts kept over them, and the signal
 /// that wakes analysis workers when a job is created or requeued.
@@ -83,6 +87,7 @@ pub struct Ledger {
     series_members: sled::Tree,
     series_open: sled::Tree,
     cohorts: sled::Tree,
+    annotations: sled::Tree,
     incidents: IncidentLog,
     counts: Arc<Counts>,
     work_available: Arc<WorkSignal>,
@@ -146,6 +151,7 @@ impl Ledger {
             series_members: db.open_tree(SERIES_MEMBERS_TREE)?,
             series_open: db.open_tree(SERIES_OPEN_TREE)?,
             cohorts: db.open_tree(COHORTS_TREE)?,
+            annotations: db.open_tree(ANNOTATIONS_TREE)?,
             incidents: IncidentLog::open(&db)?,
             instances,
             jobs,
@@ -182,6 +188,11 @@ impl Ledger {
     /// The research wing's stored cohorts.
     pub fn cohorts(&self) -> Cohorts {
         Cohorts::new(self.clone())
+    }
+
+    /// Doctors' annotations of stored images.
+    pub fn annotations(&self) -> Annotations {
+        Annotations::new(self.clone())
     }
 
     /// The recent errors `chestnode status` shows.

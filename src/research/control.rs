@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::annotations::{self, Annotation, ImportFormat, Imported, PairAgreement};
 use super::clinical::{self, ClinicalCsv, ImportSummary};
 use super::cohort::{self, CohortCriteria, CohortVersion};
 use super::destroy::{Destroyed, destroy};
@@ -75,6 +76,23 @@ pub enum ResearchRequest {
         key: VaultKey,
         operator: String,
     },
+    /// Annotations from a file's content (the server reads no client
+    /// paths).
+    AnnotationsImport {
+        format: ImportFormat,
+        content: String,
+        reader: String,
+        operator: String,
+    },
+    /// The current annotations of a cohort, or of one image.
+    AnnotationsList {
+        cohort: Option<String>,
+        image: Option<String>,
+    },
+    /// Agreement between the readers of a cohort's images.
+    AnnotationsAgreement {
+        cohort: String,
+    },
     /// A clinical CSV file, sent as its content: the server reads no path
     /// on the client's behalf.
     ClinicalImport {
@@ -105,6 +123,9 @@ pub enum ResearchReply {
     Cohorts { cohorts: Vec<CohortSummary> },
     Exported { built: Box<ExportBuilt> },
     Destroyed { destroyed: Destroyed },
+    AnnotationsImported { imported: Imported },
+    Annotations { annotations: Vec<Annotation> },
+    Agreement { pairs: Vec<PairAgreement> },
     ClinicalImported { summary: ImportSummary },
     Failed { error: String },
 }
@@ -223,6 +244,45 @@ fn run(
             )?;
             ResearchReply::Destroyed { destroyed }
         }
+        ResearchRequest::AnnotationsImport {
+            format,
+            content,
+            reader,
+            operator,
+        } => {
+            let imported = annotations::import(
+                ledger,
+                data_dir,
+                format,
+                &content,
+                &reader,
+                now.timestamp().max(0) as u64,
+            )?;
+            AuditLog::open(data_dir)?.append(AuditRecord {
+                operator,
+                action: "annotations.import".into(),
+                subject: "annotations".into(),
+                details: serde_json::json!({
+                    "annotations": imported.annotations,
+                    "images": imported.images,
+                    "default_reader": reader,
+                }),
+                sha256: None,
+                destination: None,
+            })?;
+            ResearchReply::AnnotationsImported { imported }
+        }
+        ResearchRequest::AnnotationsList { cohort, image } => {
+            let found = match (cohort, image) {
+                (Some(cohort), None) => annotations::for_cohort(ledger, &cohort, None)?,
+                (None, Some(image)) => annotations::current_for_image(ledger, &image)?,
+                _ => anyhow::bail!("list the annotations of a cohort or of one image"),
+            };
+            ResearchReply::Annotations { annotations: found }
+        }
+        ResearchRequest::AnnotationsAgreement { cohort } => ResearchReply::Agreement {
+            pairs: annotations::agreement(&annotations::for_cohort(ledger, &cohort, None)?),
+        },
         ResearchRequest::ClinicalImport {
             csv,
             allow_unknown,

@@ -9,10 +9,11 @@
 //!
 //! | module | role |
 //! |---|---|
+//! | `annotations` | doctors' annotations: records, import, agreement, consensus |
 //! | `clinical` | clinical records by Patient ID: schema, all-or-nothing CSV import into the vault, `clinical.csv` in exports |
 //! | `cohort` | choosing radiographs by date, modality and category, with paired CT; stored versions |
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
-//! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
+//! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys, clinical records |
 //! | `audit` | the append-only, hash-chained audit log |
 //! | `export` | building an export of a cohort version into the sealed node-side staging |
 //! | `package` | manifest, `age` sealing, SFTP upload |
@@ -22,6 +23,7 @@
 //! | `control` | the requests a running server answers for the research commands |
 //! | `private_dir` | where all of it lives: `research/` (mode 0700) and the staging folders; directory syncs |
 
+pub mod annotations;
 mod audit;
 pub mod clinical;
 pub mod cohort;

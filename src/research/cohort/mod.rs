@@ -29,7 +29,8 @@ use crate::ledger::Ledger;
 pub enum CategorySource {
     /// The node's own findings (the analysis result of each image).
     Findings,
-    /// Doctors' labels, once annotations are stored (not yet).
+    /// Doctors' annotations: the categories a majority of an image's
+    /// readers gave it.
     Labels,
 }
 
@@ -78,7 +79,8 @@ pub struct CohortExclusions {
     pub opted_out_patients: usize,
     /// Series still receiving instances (not yet stable).
     pub incomplete_series: usize,
-    /// Radiographs with no analysis result (not analysed, or failed).
+    /// Radiographs with no analysis result (not analysed, or failed), or,
+    /// when chosen by doctors' labels, with no annotation.
     pub not_analysed: usize,
     /// Series whose header could not be read.
     pub unreadable: usize,

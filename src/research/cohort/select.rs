@@ -44,12 +44,6 @@ pub fn select(
     now: u64,
 ) -> anyhow::Result<CohortVersion> {
     validate_name(&criteria.name)?;
-    if criteria.source == CategorySource::Labels {
-        anyhow::bail!(
-            "no doctors' labels are stored on this node yet; choose categories from the node's \
-             findings (--source findings)"
-        );
-    }
     anyhow::ensure!(
         !criteria.modalities.is_empty(),
         "no radiograph modality chosen"
@@ -107,7 +101,11 @@ pub fn select(
     // Radiographs by category.
     let mut chosen = Vec::new();
     for candidate in radiographs {
-        let Some(categories) = categories_of(ledger, &candidate.record)? else {
+        let categories = match criteria.source {
+            CategorySource::Findings => categories_of(ledger, &candidate.record)?,
+            CategorySource::Labels => labels_of(ledger, &candidate.record)?,
+        };
+        let Some(categories) = categories else {
             exclusions.not_analysed += 1;
             continue;
         };
@@ -188,6 +186,37 @@ fn read_header(
         }
     }
     Ok(None)
+}
+
+/// The categories doctors gave a radiograph series: the majority of its
+/// readers' current annotations, over its instances; `None` when none is
+/// annotated. Findings of type "other" have no category.
+fn labels_of(ledger: &Ledger, record: &SeriesRecord) -> anyhow::Result<Option<Vec<Category>>> {
+    use crate::research::annotations::{Consensus, consensus, current_for_image};
+    let mut found = std::collections::BTreeSet::new();
+    let mut annotated = false;
+    for uid in ledger.series().members(&record.series_instance_uid)? {
+        let current = current_for_image(ledger, &uid)?;
+        if current.is_empty() {
+            continue;
+        }
+        annotated = true;
+        let refs: Vec<_> = current.iter().collect();
+        for finding in consensus(&refs, Consensus::Majority).findings {
+            if let Some(category) = finding.category() {
+                found.insert(Category::ALL.iter().position(|&c| c == category));
+            }
+        }
+    }
+    if !annotated {
+        return Ok(None);
+    }
+    let categories: Vec<Category> = found
+        .into_iter()
+        .flatten()
+        .map(|i| Category::ALL[i])
+        .collect();
+    Ok(Some(categories))
 }
 
 /// The positive categories over a radiograph series' analysed instances

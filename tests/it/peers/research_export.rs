@@ -392,6 +392,74 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     let unknown = research_err(&data, &secrets, &["lookup", "YCU-000000"]);
     assert!(unknown.contains("unknown research ID"), "{unknown}");
 
+    // Doctors' annotations from a file: two readers of the radiograph, then
+    // their agreement. A file with a bad row stores nothing.
+    let dx = "1.2.826.0.1.3680043.10.1001.1.1.1";
+    let header = "sop_instance_uid,reader,finding,certainty,x,y,width,height\n";
+    let bad = root.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!("{header}{dx},dr-a,nodule-mass,definite,10,10,20,20\n{dx},dr-b,nodule-mass,definite,10,10,5000,20\n"),
+    )
+    .unwrap();
+    let refused = research_err(
+        &data,
+        &secrets,
+        &["annotations", "import", bad.to_str().unwrap()],
+    );
+    assert!(
+        refused.contains("line 3") && refused.contains("outside the image"),
+        "{refused}"
+    );
+    let good = root.path().join("readers.csv");
+    std::fs::write(
+        &good,
+        format!(
+            "{header}{dx},dr-a,nodule-mass,definite,10,10,20,20\n{dx},dr-b,nodule-mass,probable,12,10,20,20\n{dx},dr-a,copd,possible,,,,\n"
+        ),
+    )
+    .unwrap();
+    let imported = research_ok(
+        &data,
+        &secrets,
+        &["annotations", "import", good.to_str().unwrap()],
+    );
+    assert!(
+        imported.contains("imported 3 annotation(s) of 1 image(s)"),
+        "{imported}"
+    );
+    let json = research_ok(
+        &data,
+        &secrets,
+        &["annotations", "agreement", "lung-2024", "--json"],
+    );
+    let pairs: serde_json::Value = serde_json::from_str(&json[json.find('[').unwrap()..]).unwrap();
+    assert_eq!(pairs[0]["images"], 1, "{pairs:#}");
+    assert_eq!(pairs[0]["matched_regions"], 1, "{pairs:#}");
+    assert_eq!(pairs[0]["kappa"]["nodule-mass"], 1.0, "{pairs:#}");
+
+    // A cohort by the doctors' labels: the majority of the two readers
+    // says nodule, not COPD.
+    let json = research_ok(
+        &data,
+        &secrets,
+        &[
+            "cohort",
+            "create",
+            "by-doctors",
+            "--source",
+            "labels",
+            "--json",
+        ],
+    );
+    let by_doctors: serde_json::Value =
+        serde_json::from_str(&json[json.find('{').unwrap()..]).unwrap();
+    assert_eq!(
+        by_doctors["radiographs"][0]["categories"],
+        serde_json::json!(["nodule-mass"]),
+        "{by_doctors:#}"
+    );
+
     // Destruction: refused before keep-until, done with --force; the
     // staging is gone and the cohort cannot be exported again.
     let early = research_err(&data, &secrets, &["destroy", "lung-2024"]);
@@ -444,6 +512,7 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
         })
         .collect();
     for action in [
+        "annotations.import",
         "deliver",
         "vault.create",
         "opt-out.add",
