@@ -42,8 +42,9 @@ const RECENT_ERRORS: usize = 10;
 const RECENT_JOBS: usize = 20;
 /// How many dead letters the report lists (the backlog counts them all).
 const DEAD_LETTERS: usize = 50;
-/// The largest control request read.
-const MAX_REQUEST: u64 = 64 * 1024;
+/// The largest control request read (a clinical data import carries its
+/// CSV file; the CLI refuses files over 8 MiB).
+const MAX_REQUEST: u64 = 32 * 1024 * 1024;
 
 /// The status of a data directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -589,6 +590,12 @@ mod tests {
             ResearchRequest::Destroy {
                 cohort: "c".into(),
                 force: true,
+                key: VaultKey::KeyFile("/k".into()),
+                operator: "o".into(),
+            },
+            ResearchRequest::ClinicalImport {
+                csv: crate::research::clinical::ClinicalCsv("patient_id\nP\n".into()),
+                allow_unknown: true,
                 key: VaultKey::KeyFile("/k".into()),
                 operator: "o".into(),
             },

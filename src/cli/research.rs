@@ -20,6 +20,10 @@ use chestnode::research::annotations::ImportFormat;
 
 use super::ConfigArgs;
 
+// `research clinical …`: clinical records import and show.
+#[path = "research_clinical.rs"]
+mod clinical;
+
 #[derive(Args)]
 pub struct ResearchArgs {
     #[command(flatten)]
@@ -77,6 +81,9 @@ enum ResearchCommand {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Clinical records by Patient ID: import a CSV file, show a patient's.
+    #[command(subcommand)]
+    Clinical(clinical::ClinicalCommand),
 }
 
 #[derive(Subcommand)]
@@ -381,6 +388,16 @@ pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow
                 verified.entries, verified.head
             );
         }
+        ResearchCommand::Clinical(ref command) => {
+            clinical::run(
+                command,
+                &data_dir,
+                &config.research,
+                key()?,
+                &operator,
+                &ask,
+            )?;
+        }
         ResearchCommand::Audit(AuditCommand::Show) => {
             for entry in AuditLog::open(&data_dir)?.entries()? {
                 println!("{}", serde_json::to_string(&entry)?);
@@ -645,6 +662,9 @@ fn run_export(
             "  left out: {} patient(s) who opted out since the cohort was chosen",
             report.opted_out_patients_at_export
         );
+    }
+    if report.clinical_rows > 0 {
+        println!("  clinical.csv: {} record(s)", report.clinical_rows);
     }
     println!("sha256 {}", delivered.sha256);
     if let Some(upload) = delivered.upload {

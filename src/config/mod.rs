@@ -6,9 +6,11 @@
 //! rest of the code can trust what it is handed (an AE title is 1–16
 //! characters, timeouts are non-zero, and so on).
 
+mod clinical;
 mod priority;
 mod research;
 
+pub use clinical::{ClinicalConfig, ExtraColumn, ExtraColumnKind};
 pub use priority::{Priority, PriorityConfig};
 pub use research::ResearchConfig;
 

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ClinicalConfig;
+
 /// Settings of `chestnode research …` and of series completion.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +23,8 @@ pub struct ResearchConfig {
     /// An export is kept at least this many years (the keep-until date a
     /// cohort gets when exported, unless `--keep-until` says later).
     pub keep_years: u32,
+    /// `[research.clinical]`: columns added to the clinical data schema.
+    pub clinical: ClinicalConfig,
 }
 
 impl Default for ResearchConfig {
@@ -30,6 +34,7 @@ impl Default for ResearchConfig {
             research_id_pattern: "RID-######".into(),
             ct_window_days: 90,
             keep_years: 5,
+            clinical: ClinicalConfig::default(),
         }
     }
 }
@@ -49,6 +54,7 @@ impl ResearchConfig {
             self.keep_years >= 1,
             "research.keep_years must be at least 1"
         );
+        self.clinical.validate()?;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::annotations::{self, Annotation, ImportFormat, Imported, PairAgreement};
+use super::clinical::{self, ClinicalCsv, ImportSummary};
 use super::cohort::{self, CohortCriteria, CohortVersion};
 use super::destroy::{Destroyed, destroy};
 use super::export::{ExportBuilt, ExportRequest, build};
@@ -92,6 +93,14 @@ pub enum ResearchRequest {
     AnnotationsAgreement {
         cohort: String,
     },
+    /// A clinical CSV file, sent as its content: the server reads no path
+    /// on the client's behalf.
+    ClinicalImport {
+        csv: ClinicalCsv,
+        allow_unknown: bool,
+        key: VaultKey,
+        operator: String,
+    },
 }
 
 /// A cohort's newest version in the list.
@@ -117,6 +126,7 @@ pub enum ResearchReply {
     AnnotationsImported { imported: Imported },
     Annotations { annotations: Vec<Annotation> },
     Agreement { pairs: Vec<PairAgreement> },
+    ClinicalImported { summary: ImportSummary },
     Failed { error: String },
 }
 
@@ -213,6 +223,7 @@ fn run(
                 &audit,
                 &export,
                 config.keep_years,
+                &clinical::Schema::new(&config.clinical.extra_columns)?,
                 &operator,
                 now,
             )?;
@@ -272,5 +283,26 @@ fn run(
         ResearchRequest::AnnotationsAgreement { cohort } => ResearchReply::Agreement {
             pairs: annotations::agreement(&annotations::for_cohort(ledger, &cohort, None)?),
         },
+        ResearchRequest::ClinicalImport {
+            csv,
+            allow_unknown,
+            key,
+            operator,
+        } => {
+            let schema = clinical::Schema::new(&config.clinical.extra_columns)?;
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let summary = clinical::import(
+                ledger,
+                data_dir,
+                &mut vault,
+                &audit,
+                &schema,
+                &csv.0,
+                allow_unknown,
+                &operator,
+            )?;
+            ResearchReply::ClinicalImported { summary }
+        }
     })
 }

@@ -10,9 +10,10 @@
 //! | module | role |
 //! |---|---|
 //! | `annotations` | doctors' annotations: records, import, agreement, consensus |
+//! | `clinical` | clinical records by Patient ID: schema, all-or-nothing CSV import into the vault, `clinical.csv` in exports |
 //! | `cohort` | choosing radiographs by date, modality and category, with paired CT; stored versions |
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
-//! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
+//! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys, clinical records |
 //! | `audit` | the append-only, hash-chained audit log |
 //! | `export` | building an export of a cohort version into the sealed node-side staging |
 //! | `package` | manifest, `age` sealing, SFTP upload |
@@ -24,6 +25,7 @@
 
 pub mod annotations;
 mod audit;
+pub mod clinical;
 pub mod cohort;
 mod control;
 mod deid;

@@ -96,6 +96,26 @@ const SECONDARY_CAPTURE: [&str; 5] = [
     "1.2.840.10008.5.1.4.1.1.7.4",
 ];
 
+/// Free text that goes with a patient's images (clinical history,
+/// pathology) cleaned as Clean Descriptors cleans a description: without
+/// the patient's name parts and ID, date-like strings and runs of five or
+/// more digits.
+pub(crate) fn clean_free_text(text: &str, patient_name: &str, patient_id: &str) -> String {
+    let identity = InMemDicomObject::from_element_iter([
+        DataElement::new(
+            Tag(0x0010, 0x0010),
+            VR::PN,
+            PrimitiveValue::from(patient_name),
+        ),
+        DataElement::new(
+            Tag(0x0010, 0x0020),
+            VR::LO,
+            PrimitiveValue::from(patient_id),
+        ),
+    ]);
+    clean::Identifiers::gather(&identity).clean(text)
+}
+
 /// De-identify one Part-10 object. `Err(Excluded(reason))` when it must
 /// not be exported.
 pub fn deidentify(

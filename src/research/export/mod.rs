@@ -14,7 +14,9 @@
 //! Layout of the tree (and of every delivery):
 //! `COHORT-vN/RESEARCH_ID/STUDY_UID/SERIES_UID/SOP_UID.dcm`, with
 //! `export-report.json`, `export-report.md`, `manifest.json` and
-//! `SHA256SUMS` at the top. All UIDs are the de-identified ones.
+//! `SHA256SUMS` at the top, and `clinical.csv` when the exported patients
+//! have clinical records (`super::clinical`). All UIDs are the
+//! de-identified ones.
 
 mod report;
 
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::clinical::{Schema, write_clinical_csv};
 use super::cohort::{self, CohortVersion, category_name, header::SeriesHeader};
 use super::deid::{DeidError, DeidOptions, PatientKey, UidRemapper, deidentify};
 use super::package::{self, Recipients};
@@ -79,7 +82,8 @@ struct Tally {
 }
 
 /// Builds the export of a cohort version into staging; see the module
-/// docs. `keep_years` is the minimum retention (`research.keep_years`).
+/// docs. `keep_years` is the minimum retention (`research.keep_years`);
+/// `clinical` the clinical data schema, whose columns `clinical.csv` has.
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     ledger: &Ledger,
@@ -88,6 +92,7 @@ pub fn build(
     audit: &AuditLog,
     request: &ExportRequest,
     keep_years: u32,
+    clinical: &Schema,
     operator: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<ExportBuilt> {
@@ -227,10 +232,14 @@ pub fn build(
         // Pseudonyms made for new patients must outlive this export.
         vault.save()?;
 
-        let report = report_of(&cohort, &tally, &request.options, now);
+        let research_ids = tally.patients.iter().cloned().collect();
+        let clinical_rows =
+            write_clinical_csv(&tree, vault, &research_ids, clinical, &request.options)?;
+        let mut report = report_of(&cohort, &tally, &request.options, now);
+        report.clinical_rows = clinical_rows;
         write_report(&tree, &report)?;
         package::write_manifest(&tree)?;
-        Ok((tally.files + 4, report))
+        Ok((tally.files + 4 + usize::from(clinical_rows > 0), report))
     })();
     let (files, report) = match built {
         Ok(done) => done,
@@ -359,6 +368,7 @@ fn report_of(
         incomplete_series_at_selection: cohort.exclusions.incomplete_series,
         missing_instances: tally.missing,
         actions: tally.actions.clone(),
+        clinical_rows: 0,
     }
 }
 

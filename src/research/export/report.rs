@@ -56,6 +56,9 @@ pub struct ExportReport {
     pub missing_instances: usize,
     /// What de-identification did, summed over every object.
     pub actions: DeidActions,
+    /// Rows of `clinical.csv` (0: the file is absent).
+    #[serde(default)]
+    pub clinical_rows: usize,
 }
 
 /// Attribute actions taken, summed over the export.
@@ -119,6 +122,10 @@ impl ExportReport {
         line(
             &mut md,
             format!("- result objects (SR, GSPS): {}", self.result_objects),
+        );
+        line(
+            &mut md,
+            format!("- clinical records (clinical.csv): {}", self.clinical_rows),
         );
         line(&mut md, "\n## Radiographs by category\n".into());
         line(

@@ -35,7 +35,13 @@ use super::{VaultError, random};
 use crate::research::private_dir::sync_dir;
 
 const MAGIC: &[u8] = b"CHESTNODE-RESEARCH-VAULT\n";
-const FORMAT_VERSION: u32 = 1;
+/// The format written. Version 2 added the body's clinical section; a
+/// version 1 file still opens (the section is empty) and is written as
+/// version 2 on its next save, so that an older chestnode, which would
+/// drop the section it does not know, refuses the file instead.
+const FORMAT_VERSION: u32 = 2;
+/// The oldest format read.
+const OLDEST_VERSION: u32 = 1;
 const NONCE_LEN: usize = 24;
 /// A header line is small; a longer one means this is not a vault file.
 const MAX_HEADER_LEN: usize = 4096;
@@ -65,9 +71,25 @@ impl Header {
 }
 
 /// Encrypts `body` under `key` with a fresh nonce: the whole file content.
+/// The file is always written in the current format, whatever `header`
+/// was read as.
 pub(super) fn seal(header: &Header, key: &Key, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    seal_as(FORMAT_VERSION, header, key, body)
+}
+
+/// [`seal`] in format `version` (tests write older formats with it).
+pub(super) fn seal_as(
+    version: u32,
+    header: &Header,
+    key: &Key,
+    body: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let header = Header {
+        version,
+        ..header.clone()
+    };
     let mut aad = MAGIC.to_vec();
-    serde_json::to_writer(&mut aad, header).context("writing the vault header")?;
+    serde_json::to_writer(&mut aad, &header).context("writing the vault header")?;
     aad.push(b'\n');
     let nonce = XNonce::from(random::bytes::<NONCE_LEN>()?);
     let cipher = XChaCha20Poly1305::new_from_slice(&key[..]).expect("32-byte key");
@@ -102,9 +124,9 @@ pub(super) fn unseal(
         .context("the research vault file's header is damaged (no end of line)")?;
     let header: Header = serde_json::from_slice(&rest[..end])
         .context("the research vault file's header is damaged")?;
-    if header.version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&header.version) {
         return Err(anyhow::anyhow!(
-            "the research vault file has format version {}; this chestnode reads version {FORMAT_VERSION}",
+            "the research vault file has format version {}; this chestnode reads versions {OLDEST_VERSION} to {FORMAT_VERSION}",
             header.version
         )
         .into());

@@ -1,7 +1,7 @@
 //! The pseudonym vault: the one place where a research ID leads back to a
 //! patient. It holds the pseudonym table (research ID ↔ Patient ID, Patient
-//! Name, date offset), the opt-out list and each cohort's keys, encrypted in
-//! one file, `DATA_DIR/research/vault.bin`, that never leaves the data
+//! Name, date offset), the opt-out list, each cohort's keys and the
+//! patients' clinical records (`clinical.rs`), encrypted in one file, `DATA_DIR/research/vault.bin`, that never leaves the data
 //! directory. Exports carry only research IDs; re-identification needs this
 //! file and its key, and destroying a cohort's keys here makes what was
 //! delivered under them unreadable for good (crypto-shredding).
@@ -31,6 +31,7 @@
 //! A `Vault` is `Send` but not `Sync` (the dirty mark is a `Cell`): a
 //! server that shares one puts it behind a `Mutex`.
 
+mod clinical;
 mod file;
 mod hex;
 mod ids;
@@ -56,6 +57,7 @@ use self::file::{Header, VaultLock};
 use self::key::Key;
 use crate::research::private_dir::{ensure_research_dir, research_dir};
 
+pub use self::clinical::ClinicalRecord;
 pub use self::ids::ResearchIdFormat;
 pub use self::key::{KeySource, generate_key_file};
 
@@ -174,6 +176,9 @@ struct Body {
     opt_out: BTreeSet<String>,
     /// By cohort name.
     cohorts: BTreeMap<String, StoredCohortKeys>,
+    /// Clinical records by Patient ID (absent from vaults of format 1).
+    #[serde(default)]
+    clinical: BTreeMap<String, Vec<ClinicalRecord>>,
 }
 
 /// The open, locked, decrypted vault. See the module documentation.
@@ -252,6 +257,7 @@ impl Vault {
                 patients: BTreeMap::new(),
                 opt_out: BTreeSet::new(),
                 cohorts: BTreeMap::new(),
+                clinical: BTreeMap::new(),
             },
             by_research_id: HashMap::new(),
             dirty: Cell::new(false),

@@ -383,3 +383,74 @@ fn a_vault_can_move_between_threads() {
     send::<Vault>();
     send::<std::sync::Mutex<Vault>>();
 }
+
+#[test]
+fn clinical_records_are_kept_replaced_and_removed() {
+    let data = tempfile::tempdir().unwrap();
+    let key = key_file(data.path());
+    let mut vault = Vault::create(data.path(), &key, ResearchIdFormat::default()).unwrap();
+    let record = |age: &str| ClinicalRecord::from([("age_years".to_owned(), age.to_owned())]);
+    assert!(vault.clinical("PID-1").is_empty());
+    assert_eq!(vault.set_clinical("PID-1", vec![record("61")]).unwrap(), 0);
+    assert_eq!(
+        vault
+            .set_clinical(" PID-1 ", vec![record("62"), record("63")])
+            .unwrap(),
+        1
+    );
+    assert!(vault.is_dirty());
+    vault.save().unwrap();
+    drop(vault);
+    let mut vault = Vault::open(data.path(), &key).unwrap();
+    assert_eq!(vault.clinical("PID-1"), &[record("62"), record("63")]);
+    assert_eq!(vault.clinical_patients(), 1);
+    let plain = fs::read(Vault::path_in(data.path())).unwrap();
+    assert!(!plain.windows(9).any(|w| w == b"age_years"));
+    assert_eq!(vault.set_clinical("PID-1", Vec::new()).unwrap(), 2);
+    assert_eq!(vault.clinical_patients(), 0);
+    assert!(vault.set_clinical("  ", vec![record("1")]).is_err());
+    vault.save().unwrap();
+}
+
+#[test]
+fn a_format_1_vault_opens_and_is_saved_as_format_2() {
+    let data = tempfile::tempdir().unwrap();
+    let key = key_file(data.path());
+    let vault = Vault::create(data.path(), &key, ResearchIdFormat::default()).unwrap();
+    // The body as format 1 wrote it: no clinical section.
+    let old_body = serde_json::json!({
+        "ids": vault.body.ids,
+        "date_offset_min": -3650,
+        "date_offset_max": -365,
+        "patients": {"PID-1": {"research_id": "RID-000001", "patient_name": "Doe^Jane", "date_offset_days": -400}},
+        "opt_out": [],
+        "cohorts": {},
+    });
+    let bytes = file::seal_as(
+        1,
+        &vault.header,
+        &vault.key,
+        &serde_json::to_vec(&old_body).unwrap(),
+    )
+    .unwrap();
+    let path = vault.path().to_owned();
+    drop(vault);
+    fs::write(&path, &bytes).unwrap();
+    assert!(String::from_utf8_lossy(&bytes).contains("\"version\":1"));
+
+    let mut vault = Vault::open(data.path(), &key).unwrap();
+    assert_eq!(vault.patients(), 1);
+    assert!(vault.clinical("PID-1").is_empty());
+    vault
+        .set_clinical(
+            "PID-1",
+            vec![ClinicalRecord::from([("sex".into(), "F".into())])],
+        )
+        .unwrap();
+    vault.save().unwrap();
+    drop(vault);
+    let saved = fs::read(&path).unwrap();
+    assert!(String::from_utf8_lossy(&saved).contains("\"version\":2"));
+    let vault = Vault::open(data.path(), &key).unwrap();
+    assert_eq!(vault.clinical("PID-1")[0]["sex"], "F");
+}
