@@ -6,9 +6,11 @@
 //! rest of the code can trust what it is handed (an AE title is 1–16
 //! characters, timeouts are non-zero, and so on).
 
+mod annotator;
 mod priority;
 mod research;
 
+pub use annotator::AnnotatorConfig;
 pub use priority::{Priority, PriorityConfig};
 pub use research::ResearchConfig;
 
@@ -37,6 +39,8 @@ pub struct Config {
     pub priority: PriorityConfig,
     /// The research wing: series completion, research IDs, CT pairing.
     pub research: ResearchConfig,
+    /// The browser annotator's listener (off by default).
+    pub annotator: AnnotatorConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,
@@ -389,6 +393,7 @@ impl Config {
             validate_ae_title(ae).with_context(|| format!("access.allowed_calling {entry:?}"))?;
         }
         self.research.validate()?;
+        self.annotator.validate()?;
         let n = &self.network;
         if !(4096..=16_777_216).contains(&n.max_pdu_length) {
             bail!("network.max_pdu_length must be between 4096 and 16777216");

@@ -17,6 +17,7 @@
 //! | `incidents` | [`IncidentLog`]                                           |
 //! | `series`, `series_members`, `series_open` | [`Ledger::insert_with_job`], [`Ledger::forget`], [`SeriesIndex::mark_stable`] |
 //! | `cohorts`   | [`Cohorts`] (the research wing's stored cohort versions)  |
+//! | `users`     | [`Users`] (the annotator's accounts)                      |
 //!
 //! The counts that `chestnode status`, `/metrics` and the backlog limit
 //! read are kept up to date as records change (`counts`), so reading them
@@ -39,6 +40,7 @@ mod instances;
 mod jobs;
 mod retention;
 mod series;
+mod users;
 mod views;
 
 pub use cohorts::Cohorts;
@@ -50,6 +52,7 @@ pub use instances::{Indexed, InstanceRecord};
 pub use jobs::JobQueue;
 pub use retention::Removable;
 pub use series::{SeriesIndex, SeriesRecord};
+pub use users::Users;
 pub use views::IndexCheck;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +72,7 @@ const SERIES_TREE: &str = "series";
 const SERIES_MEMBERS_TREE: &str = "series_members";
 const SERIES_OPEN_TREE: &str = "series_open";
 const COHORTS_TREE: &str = "cohorts";
+const USERS_TREE: &str = "users";
 
 /// The open database: its trees, the counts kept over them, and the signal
 /// that wakes analysis workers when a job is created or requeued.
@@ -83,6 +87,7 @@ pub struct Ledger {
     series_members: sled::Tree,
     series_open: sled::Tree,
     cohorts: sled::Tree,
+    users: sled::Tree,
     incidents: IncidentLog,
     counts: Arc<Counts>,
     work_available: Arc<WorkSignal>,
@@ -146,6 +151,7 @@ impl Ledger {
             series_members: db.open_tree(SERIES_MEMBERS_TREE)?,
             series_open: db.open_tree(SERIES_OPEN_TREE)?,
             cohorts: db.open_tree(COHORTS_TREE)?,
+            users: db.open_tree(USERS_TREE)?,
             incidents: IncidentLog::open(&db)?,
             instances,
             jobs,
@@ -182,6 +188,11 @@ impl Ledger {
     /// The research wing's stored cohorts.
     pub fn cohorts(&self) -> Cohorts {
         Cohorts::new(self.clone())
+    }
+
+    /// The annotator's accounts.
+    pub fn users(&self) -> Users {
+        Users::new(self.clone())
     }
 
     /// The recent errors `chestnode status` shows.
