@@ -167,8 +167,8 @@ pub async fn save_annotation(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = reader.check_csrf_header(&headers) {
-        return response;
+    if let Err(refused) = reader.check_csrf_header(&headers) {
+        return refused.into_response();
     }
     let (instance, cohort) = match authorised_image(&state, &reader, &sop).await {
         Ok(found) => found,

@@ -189,17 +189,27 @@ pub struct Reader {
     session: String,
 }
 
+/// A state-changing request without the session's CSRF token: 403.
+#[derive(Debug)]
+pub struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response()
+    }
+}
+
 impl Reader {
     /// Checks a CSRF token sent with a state-changing request.
-    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), Response> {
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), CsrfRefused> {
         match sent {
             Some(token) if same_token(token, &self.csrf) => Ok(()),
-            _ => Err((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response()),
+            _ => Err(CsrfRefused),
         }
     }
 
     /// The token of the JSON API's `X-CSRF-Token` header.
-    pub fn check_csrf_header(&self, headers: &HeaderMap) -> Result<(), Response> {
+    pub fn check_csrf_header(&self, headers: &HeaderMap) -> Result<(), CsrfRefused> {
         self.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
     }
 }
@@ -355,7 +365,7 @@ pub async fn logout(
     axum::Form(form): axum::Form<LogoutForm>,
 ) -> Response {
     if let Err(refused) = reader.check_csrf(Some(&form.csrf)) {
-        return refused;
+        return refused.into_response();
     }
     state.sessions.close(&reader.session);
     state
