@@ -194,3 +194,61 @@ fn a_reader_logs_in_draws_a_box_saves_it_and_sees_it_after_a_reload() {
     );
     node.stop();
 }
+
+/// `curl` against the annotator: its status line and headers, and whether
+/// it connected at all.
+fn curl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    (output.status.success(), combined_output(&output))
+}
+
+#[test]
+fn over_tls_the_session_cookies_are_secure_and_plain_http_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let certs = crate::common::certs::Certs::generate(&root.path().join("certs"));
+    let port = free_port();
+    write_config(
+        root.path(),
+        &format!(
+            "[annotator]\nenabled = true\nport = {port}\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            certs.crt("server").display(),
+            certs.key("server").display()
+        ),
+    );
+    let config = root.path().join("chestnode.toml").display().to_string();
+    let mut node = Node::start(root.path(), &["--config", &config]);
+    let ca = certs.crt("ca").display().to_string();
+    let url = format!("https://127.0.0.1:{port}/annotate/login");
+    let (ok, head) = curl(&["--cacert", &ca, &url]);
+    assert!(ok, "{head}");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: chestnode_login=")
+        })
+        .unwrap_or_else(|| panic!("no login cookie:\n{head}"));
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/annotate", "Secure"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(
+        head.contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
+    // A protected page without a session: sent to the login form.
+    let (_, head) = curl(&[
+        "--cacert",
+        &ca,
+        &format!("https://127.0.0.1:{port}/annotate/"),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    // Plain HTTP on the TLS port gets no page.
+    let (ok, head) = curl(&[&format!("http://127.0.0.1:{port}/annotate/login")]);
+    assert!(!ok || !head.contains("200"), "{head}");
+    node.stop();
+}
