@@ -621,6 +621,31 @@ mod tests {
         }
     }
 
+    /// Users requests survive the trip too, hash and all.
+    #[test]
+    fn users_requests_round_trip_as_json() {
+        let requests = [
+            UsersRequest::Add {
+                name: "ann".into(),
+                role: Role::Annotator,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def".into(),
+                operator: "o".into(),
+            },
+            UsersRequest::List,
+            UsersRequest::Assign {
+                name: "ann".into(),
+                cohort: "c".into(),
+                operator: "o".into(),
+            },
+        ];
+        for request in requests {
+            let control = ControlRequest::Users(request);
+            let json = serde_json::to_vec(&control).unwrap();
+            let back: ControlRequest = serde_json::from_slice(&json).unwrap();
+            assert_eq!(back, control);
+        }
+    }
+
     /// The report reads maintained counts and the newest jobs, never the
     /// whole index: with 100,000 jobs it takes about as long as with a
     /// hundred. (A walk over 100,000 records takes seconds in a test build.)
