@@ -4,11 +4,13 @@ Usage: annotator_browser.py BASE_URL USER PASSWORD OTHER_USER OTHER_PASSWORD COH
 
 USER is an annotator assigned to COHORT, OTHER_USER one who is not. The
 script logs in with a wrong password (refused), then properly; opens the
-cohort and the image; draws a box with the mouse; picks a finding and
-certainty; saves; reloads and checks the stored annotation is listed and
-drawn; checks that a POST without the CSRF token gets 403; and, over plain
-HTTP with its own cookie jar, that OTHER_USER gets 404 for the cohort and
-the image. Screenshots go to $CHESTNODE_SCREENSHOTS when that is set.
+cohort and the image; draws a box and a polygon with the mouse; picks
+finding, certainty and confirmation; saves; reloads and checks the stored
+annotations are listed and drawn; checks that a POST without the CSRF
+token gets 403; and, over plain HTTP with its own cookie jar, that
+OTHER_USER gets 404 for the cohort and the image, that five wrong
+passwords lock OTHER_USER out, and that a login without the form's token
+is refused. Screenshots go to $CHESTNODE_SCREENSHOTS when that is set.
 Prints one JSON object with what it saw; exits non-zero on a failed check.
 """
 
@@ -137,15 +139,32 @@ with tempfile.TemporaryDirectory() as profile:
             lambda d: d.find_element(By.ID, "message").text == "Saved."
         )
 
-        # Reload: the annotation comes back from the server.
+        # A polygon: three clicks, and a double-click for the last point.
+        driver.find_element(By.ID, "tool-polygon").click()
+        actions = ActionChains(driver)
+        actions.move_to_element_with_offset(canvas, 60, -60).click()
+        actions.move_to_element_with_offset(canvas, 140, -40).click()
+        actions.move_to_element_with_offset(canvas, 150, 40).click()
+        actions.move_to_element_with_offset(canvas, 70, 50).double_click().perform()
+        Select(driver.find_element(By.ID, "finding")).select_by_value("other")
+        driver.find_element(By.ID, "finding-text").send_keys("pleural plaque")
+        Select(driver.find_element(By.ID, "certainty")).select_by_value("possible")
+        Select(driver.find_element(By.ID, "confirmed")).select_by_value("pathology")
+        driver.find_element(By.ID, "save").click()
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, "viewer").get_attribute("data-annotations") == "2"
+        )
+
+        # Reload: the annotations come back from the server.
         driver.refresh()
         viewer_ready(driver)
         viewer = driver.find_element(By.ID, "viewer")
-        check(viewer.get_attribute("data-annotations") == "1", "one stored annotation")
+        check(viewer.get_attribute("data-annotations") == "2", "two stored annotations")
         rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "tr.annotation")]
         seen["annotations_after_reload"] = rows
-        check(len(rows) == 1 and "nodule-mass" in rows[0] and "probable" in rows[0], "listed")
+        check(len(rows) == 2 and "nodule-mass" in rows[0] and "probable" in rows[0], "listed")
         check(user in rows[0] and "box" in rows[0], "reader and box")
+        check("pleural plaque" in rows[1] and "polygon of 4 points" in rows[1], "the polygon")
         screenshot(driver, "viewer-saved.png")
 
         # The API's view of it, and a POST without the CSRF token.
@@ -157,6 +176,8 @@ with tempfile.TemporaryDirectory() as profile:
         )
         seen["stored"] = stored
         check(stored[0]["location"]["box"]["width"] > 0, "a box with a width")
+        check(len(stored[1]["location"]["polygon"]) == 4, "a polygon of four points")
+        check(stored[1]["confirmed"] == "pathology", "confirmed by pathology")
         status = driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "fetch(arguments[0], {method: 'POST', headers: {'Content-Type': 'application/json'},"
@@ -206,4 +227,19 @@ check(seen["other_cohort"] == 404, "unassigned cohort hidden")
 check(seen["other_image"] == 404 and seen["other_png"] == 404, "unassigned image hidden")
 seen["bad_uid"], _ = fetch("/annotate/api/images/1.2.x..3/png")
 check(seen["bad_uid"] == 400, "malformed UID refused")
+
+# Five wrong passwords lock the name: then even the right one is refused.
+for attempt in range(6):
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    status, page = fetch("/annotate/login")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    secret = other_password if attempt == 5 else "not the password at all"
+    form = urllib.parse.urlencode({"username": other, "password": secret, "csrf": token})
+    status, page = fetch("/annotate/login", form.encode())
+    check(status == 401 and "wrong user name or password" in page, f"attempt {attempt} refused")
+seen["locked_out"] = True
+# A login form posted without its token is refused.
+status, _ = fetch("/annotate/login", urllib.parse.urlencode({"username": user, "password": password}).encode())
+seen["login_without_token"] = status
+check(status == 403, "login without its form token")
 print(json.dumps(seen, indent=2))
