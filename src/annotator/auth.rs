@@ -138,6 +138,12 @@ impl Sessions {
     /// Counts a failure; locks the name at the limit.
     fn failed(&self, user: &str) {
         let mut failures = self.failures.lock().expect("failures lock");
+        // Names that are no longer locked are forgotten when the table is
+        // large, so made-up names cannot fill memory.
+        if failures.len() >= MAX_SESSIONS {
+            let now = Instant::now();
+            failures.retain(|_, f| f.locked_until.is_some_and(|until| now < until));
+        }
         let entry = failures.entry(user.to_owned()).or_default();
         if entry
             .locked_until
@@ -293,6 +299,13 @@ pub async fn login(
         );
     }
     let name = form.username.trim().to_owned();
+    // What was typed goes to the audit log only if it could be a user name:
+    // never free text (which might be anything, a patient's name included).
+    let audit_name = if super::accounts::validate_name(&name).is_ok() {
+        name.clone()
+    } else {
+        "(not a user name)".to_owned()
+    };
     let locked = state.sessions.locked(&name);
     let ledger = state.store.ledger().clone();
     let password = form.password;
@@ -320,7 +333,7 @@ pub async fn login(
         tracing::info!(reason, "annotator login refused");
         state
             .audit(
-                &name,
+                &audit_name,
                 "annotator.login-failed",
                 "annotator",
                 serde_json::json!({ "reason": reason }),
