@@ -39,6 +39,8 @@ command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need+=(python3-pip)
+# Headless Chromium for the browser annotator's test (selenium drives it).
+command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -46,8 +48,8 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c "import highdicom, pynetdicom" >/dev/null 2>&1; then
-    echo "installing: highdicom, pynetdicom (pip)"
+if ! python3 -c "import highdicom, pynetdicom, selenium" >/dev/null 2>&1; then
+    echo "installing: highdicom, pynetdicom, selenium (pip)"
     python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt
 fi

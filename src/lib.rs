@@ -32,6 +32,7 @@
 //! | `retention` | deleting what every destination has, oldest first |
 //! | [`metrics`] | the node-wide Prometheus registry |
 //! | `http` | the operations endpoint: health, metrics, jobs |
+//! | `annotator` | the browser annotator: logins, cohorts, the image viewer, annotations |
 //! | [`status`] | `chestnode status` and `retry`, over the control socket or the index |
 //! | [`node`] | `chestnode serve`: starts and stops the stages in order |
 //! | `clock` | time as the records store it |
@@ -77,6 +78,8 @@ mod series_watch;
 pub mod metrics;
 
 mod http;
+
+mod annotator;
 
 pub mod status;
 

@@ -19,6 +19,11 @@ use lab::{CorpusArgs, EvaluateArgs, SynthArgs, TrainArgs, corpus, evaluate, synt
 mod research;
 use research::ResearchArgs;
 
+// The browser annotator's accounts.
+#[path = "cli/users.rs"]
+mod users;
+use users::UsersArgs;
+
 /// chestnode: a DICOM node that brings AI findings on chest radiographs into PACS.
 ///
 /// Research use only, not for diagnosis.
@@ -82,6 +87,11 @@ enum Command {
     /// Commands that need the index go through a running server's control
     /// socket, so they never stop ingest.
     Research(ResearchArgs),
+    /// The browser annotator's accounts: add, list, remove, assign cohorts
+    /// (docs/annotation.md).
+    ///
+    /// Passwords are hashed with Argon2id before they leave the command.
+    Users(UsersArgs),
 }
 
 /// Where the configuration comes from; shared by every subcommand.
@@ -278,6 +288,7 @@ fn main() -> anyhow::Result<()> {
         Command::Evaluate(args) => evaluate(args),
         Command::Train(args) => train(args),
         Command::Research(args) => research::research(args, &runtime),
+        Command::Users(args) => users::users(args, &runtime),
         Command::Retry(args) => {
             let config = args.config.load()?;
             let report = runtime.block_on(chestnode::status::retry_dead_letters(

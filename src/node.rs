@@ -74,6 +74,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The browser annotator. Its annotations go to the in-memory store for
+    // now (lost when the node stops) until the stored records are wired.
+    let annotator = if config.annotator.enabled {
+        let backend: Arc<dyn crate::annotator::AnnotationBackend> =
+            Arc::new(crate::annotator::InMemoryAnnotations::default());
+        Some(
+            crate::annotator::AnnotatorServer::start(
+                &config.annotator,
+                store.clone(),
+                backend,
+                shutdown.clone(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
     // The model loads before the port opens: a bad manifest, hash or
     // tensor stops the node here, not at the first image.
@@ -176,6 +193,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(http) = http {
         http.stopped(ABORT_WAIT).await;
+    }
+    if let Some(annotator) = annotator {
+        annotator.stopped(ABORT_WAIT).await;
     }
     // A sender may be waiting on a peer for up to the timeout twice
     // (association, then response); then it stops.

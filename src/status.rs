@@ -29,6 +29,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::AnalysisResult;
+pub use crate::annotator::{
+    MIN_PASSWORD_LEN, Role, UserSummary, UsersReply, UsersRequest, hash_password,
+};
 use crate::config::ResearchConfig;
 use crate::ledger::{DeliveryState, DestinationBacklog, Incident, Ledger};
 use crate::outbox::Outbox;
@@ -341,6 +344,8 @@ pub enum ControlRequest {
     /// A research command that needs the ledger; answered with a
     /// [`ResearchReply`].
     Research(ResearchRequest),
+    /// A `chestnode users` command; answered with a [`UsersReply`].
+    Users(UsersRequest),
 }
 
 /// What `chestnode retry` did.
@@ -400,6 +405,22 @@ pub async fn research(
     let config = config.clone();
     let reply = tokio::task::spawn_blocking(move || {
         crate::research::execute(&db, &data_dir, &config, request)
+    })
+    .await?;
+    Ok(reply)
+}
+
+/// Runs a `chestnode users` request: by the running server if there is
+/// one, else here with the index opened directly.
+pub async fn users(data_dir: &Path, request: UsersRequest) -> anyhow::Result<UsersReply> {
+    let control = ControlRequest::Users(request.clone());
+    let db = match open_or_ask(data_dir, &control).await? {
+        Served::ByServer(reply) => return Ok(serde_json::from_slice(&reply)?),
+        Served::Directly(db) => db,
+    };
+    let data_dir = data_dir.to_path_buf();
+    let reply = tokio::task::spawn_blocking(move || {
+        crate::annotator::execute_users(&db, &data_dir, request)
     })
     .await?;
     Ok(reply)
@@ -559,6 +580,9 @@ async fn answer(
                 &research,
                 request,
             ))?,
+            ControlRequest::Users(request) => serde_json::to_vec(
+                &crate::annotator::execute_users(db, store.data_dir(), request),
+            )?,
         })
     })
     .await
@@ -605,6 +629,31 @@ mod tests {
             let json = serde_json::to_vec(&control).unwrap();
             let back: ControlRequest = serde_json::from_slice(&json)
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json)));
+            assert_eq!(back, control);
+        }
+    }
+
+    /// Users requests survive the trip too, hash and all.
+    #[test]
+    fn users_requests_round_trip_as_json() {
+        let requests = [
+            UsersRequest::Add {
+                name: "ann".into(),
+                role: Role::Annotator,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def".into(),
+                operator: "o".into(),
+            },
+            UsersRequest::List,
+            UsersRequest::Assign {
+                name: "ann".into(),
+                cohort: "c".into(),
+                operator: "o".into(),
+            },
+        ];
+        for request in requests {
+            let control = ControlRequest::Users(request);
+            let json = serde_json::to_vec(&control).unwrap();
+            let back: ControlRequest = serde_json::from_slice(&json).unwrap();
             assert_eq!(back, control);
         }
     }

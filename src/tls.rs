@@ -86,6 +86,27 @@ pub fn client_config(tls: &DestinationTlsConfig) -> anyhow::Result<Arc<ClientCon
     Ok(Arc::new(config))
 }
 
+/// The annotator's HTTPS configuration: one certificate chain and its
+/// key, no client certificates, HTTP/1.1 offered by ALPN.
+pub fn https_server_config(certificate: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let chain = certificates(certificate).context("annotator.tls_certificate")?;
+    let key_der = private_key_from(key).context("annotator.tls_key")?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .with_context(|| {
+            format!(
+                "annotator.tls_certificate {} and annotator.tls_key {} do not make a usable pair",
+                certificate.display(),
+                key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Loads every TLS file the configuration names, so that `serve` fails at
 /// start-up, naming the setting, rather than at the first connection.
 pub fn check(config: &Config) -> anyhow::Result<()> {

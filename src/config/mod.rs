@@ -6,10 +6,12 @@
 //! rest of the code can trust what it is handed (an AE title is 1–16
 //! characters, timeouts are non-zero, and so on).
 
+mod annotator;
 mod clinical;
 mod priority;
 mod research;
 
+pub use annotator::AnnotatorConfig;
 pub use clinical::{ClinicalConfig, ExtraColumn, ExtraColumnKind};
 pub use priority::{Priority, PriorityConfig};
 pub use research::ResearchConfig;
@@ -39,6 +41,8 @@ pub struct Config {
     pub priority: PriorityConfig,
     /// The research wing: series completion, research IDs, CT pairing.
     pub research: ResearchConfig,
+    /// The browser annotator's listener (off by default).
+    pub annotator: AnnotatorConfig,
     /// Where results are sent (`[[destinations]]`); none: results are
     /// stored but not sent.
     pub destinations: Vec<DestinationConfig>,
@@ -391,6 +395,7 @@ impl Config {
             validate_ae_title(ae).with_context(|| format!("access.allowed_calling {entry:?}"))?;
         }
         self.research.validate()?;
+        self.annotator.validate()?;
         let n = &self.network;
         if !(4096..=16_777_216).contains(&n.max_pdu_length) {
             bail!("network.max_pdu_length must be between 4096 and 16777216");

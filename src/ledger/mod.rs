@@ -18,6 +18,7 @@
 //! | `series`, `series_members`, `series_open` | [`Ledger::insert_with_job`], [`Ledger::forget`], [`SeriesIndex::mark_stable`] |
 //! | `cohorts`   | [`Cohorts`] (the research wing's stored cohort versions)  |
 //! | `annotations` | [`Annotations`] (doctors' annotations, versioned)      |
+//! | `users`     | [`Users`] (the annotator's accounts)                      |
 //!
 //! The counts that `chestnode status`, `/metrics` and the backlog limit
 //! read are kept up to date as records change (`counts`), so reading them
@@ -41,6 +42,7 @@ mod instances;
 mod jobs;
 mod retention;
 mod series;
+mod users;
 mod views;
 
 pub use annotations::{Annotations, StoredAnnotation};
@@ -53,6 +55,7 @@ pub use instances::{Indexed, InstanceRecord};
 pub use jobs::JobQueue;
 pub use retention::Removable;
 pub use series::{SeriesIndex, SeriesRecord};
+pub use users::Users;
 pub use views::IndexCheck;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +76,7 @@ const SERIES_MEMBERS_TREE: &str = "series_members";
 const SERIES_OPEN_TREE: &str = "series_open";
 const COHORTS_TREE: &str = "cohorts";
 const ANNOTATIONS_TREE: &str = "annotations";
+const USERS_TREE: &str = "users";
 
 /// The open database: its trees, the counts kept over them, and the signal
 /// that wakes analysis workers when a job is created or requeued.
@@ -88,6 +92,7 @@ pub struct Ledger {
     series_open: sled::Tree,
     cohorts: sled::Tree,
     annotations: sled::Tree,
+    users: sled::Tree,
     incidents: IncidentLog,
     counts: Arc<Counts>,
     work_available: Arc<WorkSignal>,
@@ -152,6 +157,7 @@ impl Ledger {
             series_open: db.open_tree(SERIES_OPEN_TREE)?,
             cohorts: db.open_tree(COHORTS_TREE)?,
             annotations: db.open_tree(ANNOTATIONS_TREE)?,
+            users: db.open_tree(USERS_TREE)?,
             incidents: IncidentLog::open(&db)?,
             instances,
             jobs,
@@ -193,6 +199,11 @@ impl Ledger {
     /// Doctors' annotations of stored images.
     pub fn annotations(&self) -> Annotations {
         Annotations::new(self.clone())
+    }
+
+    /// The annotator's accounts.
+    pub fn users(&self) -> Users {
+        Users::new(self.clone())
     }
 
     /// The recent errors `chestnode status` shows.

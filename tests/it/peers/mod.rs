@@ -2,9 +2,10 @@
 //! `echoscu`, `dcmdump`, `dsrdump`, `dcmodify`), `dciodvfy`, Orthanc,
 //! highdicom and pynetdicom through Python, `openssl` for the TLS
 //! certificates, and `age`, `tar`, `sha256sum` and OpenSSH's `sshd` for
-//! research delivery.
+//! research delivery; headless Chromium (selenium) for the browser annotator.
 
 mod analysis;
+mod annotator;
 mod cli;
 mod http_endpoint;
 mod outbox;
