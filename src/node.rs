@@ -74,11 +74,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    // The browser annotator. Its annotations go to the in-memory store for
-    // now (lost when the node stops) until the stored records are wired.
+    // The browser annotator, saving into the ledger's annotation records.
     let annotator = if config.annotator.enabled {
-        let backend: Arc<dyn crate::annotator::AnnotationBackend> =
-            Arc::new(crate::annotator::InMemoryAnnotations::default());
+        let backend = crate::annotator::AnnotationStore::new(
+            store.ledger().clone(),
+            store.data_dir().to_path_buf(),
+        );
         Some(
             crate::annotator::AnnotatorServer::start(
                 &config.annotator,

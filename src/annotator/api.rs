@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::AppState;
 use super::access::image_cohort;
 use super::auth::Reader;
-use super::backend::{AnnotationInput, NewAnnotation};
+use super::backend::{AnnotationInput, SaveError};
 use crate::analysis::AnalysisResult;
 use crate::ledger::{InstanceRecord, Ledger};
 use crate::store::ValidUid;
@@ -186,23 +186,21 @@ pub async fn save_annotation(
             "finding_text is longer than 500 characters",
         );
     }
-    let ledger = state.store.ledger().clone();
     let backend = state.backend.clone();
     let reader_name = reader.name.clone();
     let saved = tokio::task::spawn_blocking(move || {
-        let size = analysis_of(&ledger, &instance).map(|r| r.image_size);
-        if let Some(location) = &input.location {
-            location
-                .validate(size)
-                .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
-        }
         backend
-            .save(NewAnnotation {
-                sop_instance_uid: instance.sop_instance_uid.clone(),
-                reader: reader_name,
-                input,
+            .save(&instance.sop_instance_uid, &reader_name, input)
+            .map_err(|e| match e {
+                SaveError::Invalid(why) => (StatusCode::BAD_REQUEST, why),
+                SaveError::Failed(error) => {
+                    tracing::warn!("annotator: saving an annotation failed: {error:#}");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "saving failed".to_owned(),
+                    )
+                }
             })
-            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
     })
     .await;
     match saved {

@@ -16,22 +16,20 @@
 //! | `pages` | the HTML pages |
 //! | `api` | PNG, the node's findings, annotations (JSON) |
 //! | `image` | decoding a stored instance to PNG |
-//! | `backend` | the annotation store behind the API (a trait), in memory for now |
+//! | `backend` | the annotation records behind the API (the research wing's, in the ledger) |
 //! | `listener` | plain or TLS connections, bounded and timed out |
 
 mod access;
 mod accounts;
 mod api;
 mod auth;
-/// The annotation store's trait and JSON shapes, for the stored records to
-/// implement (`crate::annotator::backend::…`).
-pub mod backend;
+mod backend;
 mod image;
 mod listener;
 mod pages;
 
 pub use accounts::{MIN_PASSWORD_LEN, Role, UserSummary, UsersReply, UsersRequest, hash_password};
-pub use backend::{AnnotationBackend, InMemoryAnnotations};
+pub use backend::AnnotationStore;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +61,7 @@ pub fn execute_users(
 pub struct AppState {
     store: Arc<Store>,
     sessions: auth::Sessions,
-    backend: Arc<dyn AnnotationBackend>,
+    backend: AnnotationStore,
     /// Whether the listener speaks TLS (cookies are then `Secure`).
     tls: bool,
 }
@@ -91,7 +89,7 @@ impl AppState {
 /// The routes, all under `/annotate`.
 pub fn router(
     store: Arc<Store>,
-    backend: Arc<dyn AnnotationBackend>,
+    backend: AnnotationStore,
     session_idle: Duration,
     tls: bool,
 ) -> Router {
@@ -167,7 +165,7 @@ impl AnnotatorServer {
     pub async fn start(
         config: &AnnotatorConfig,
         store: Arc<Store>,
-        backend: Arc<dyn AnnotationBackend>,
+        backend: AnnotationStore,
         shutdown: CancellationToken,
     ) -> anyhow::Result<AnnotatorServer> {
         let tls = match (&config.tls_certificate, &config.tls_key) {

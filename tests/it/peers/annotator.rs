@@ -193,6 +193,27 @@ fn a_reader_logs_in_draws_a_box_saves_it_and_sees_it_after_a_reload() {
         "a patient name in the node's log"
     );
     node.stop();
+
+    // What the browser saved is stored: the node is stopped, and the
+    // research command reads the ledger's annotation records.
+    let listed = run_ok(
+        root.path(),
+        &data,
+        &["research", "annotations", "list", "--image", SOP],
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&listed[listed.find('[').unwrap()..]).unwrap();
+    let stored = stored.as_array().unwrap();
+    assert_eq!(stored.len(), 2, "{stored:#?}");
+    for annotation in stored {
+        assert_eq!(annotation["source"], "browser");
+        assert_eq!(annotation["reader"], "reader");
+    }
+    assert!(
+        stored
+            .iter()
+            .any(|a| a["finding"] == "nodule-mass" && a["location"]["box"].is_object())
+    );
 }
 
 /// `curl` against the annotator: its status line and headers, and whether
