@@ -38,7 +38,7 @@
 //! | `clock` | time as the records store it |
 //! | [`allocator`] | glibc malloc tuning for model work |
 //! | [`fuzzing`] | entry points the fuzz targets and their corpus test share |
-//! | [`research`] | cohorts, de-identification under a research ID, the pseudonym vault, the audit log, encrypted export and delivery |
+//! | [`research`] | cohorts, de-identification under a research ID, the pseudonym vault, the audit log, encrypted export and delivery; doctors' annotations and clinical data |
 //! | [`lab`] | offline: `dataset` (the format's one owner), `synth`, `train`, `evaluate`; the pipeline never imports it |
 
 // In data-flow order, as in the map above (one per group, so rustfmt
