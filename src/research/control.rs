@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::annotations::{self, Annotation, ImportFormat, Imported, PairAgreement};
 use super::cohort::{self, CohortCriteria, CohortVersion};
+use super::dataset::{DatasetBuilt, DatasetRequest};
 use super::destroy::{Destroyed, destroy};
 use super::export::{ExportBuilt, ExportRequest, build};
 use super::vault::{KeySource, Vault};
@@ -92,6 +93,13 @@ pub enum ResearchRequest {
     AnnotationsAgreement {
         cohort: String,
     },
+    /// A cohort's annotated radiographs as a lab dataset, built into
+    /// staging (`research dataset`).
+    Dataset {
+        dataset: DatasetRequest,
+        key: VaultKey,
+        operator: String,
+    },
 }
 
 /// A cohort's newest version in the list.
@@ -117,6 +125,7 @@ pub enum ResearchReply {
     AnnotationsImported { imported: Imported },
     Annotations { annotations: Vec<Annotation> },
     Agreement { pairs: Vec<PairAgreement> },
+    Dataset { built: Box<DatasetBuilt> },
     Failed { error: String },
 }
 
@@ -272,5 +281,19 @@ fn run(
         ResearchRequest::AnnotationsAgreement { cohort } => ResearchReply::Agreement {
             pairs: annotations::agreement(&annotations::for_cohort(ledger, &cohort, None)?),
         },
+        ResearchRequest::Dataset {
+            dataset,
+            key,
+            operator,
+        } => {
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let built = super::dataset::build(
+                ledger, data_dir, &mut vault, &audit, &dataset, &operator, now,
+            )?;
+            ResearchReply::Dataset {
+                built: Box::new(built),
+            }
+        }
     })
 }

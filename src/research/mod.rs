@@ -14,6 +14,7 @@
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
 //! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys |
 //! | `audit` | the append-only, hash-chained audit log |
+//! | `dataset` | a cohort's annotated radiographs in the lab's dataset format, for `train` and `evaluate` |
 //! | `export` | building an export of a cohort version into the sealed node-side staging |
 //! | `package` | manifest, `age` sealing, SFTP upload |
 //! | `deliver` | from staging to the partner: a directory or an `age` file, and SFTP |
@@ -26,6 +27,7 @@ pub mod annotations;
 mod audit;
 pub mod cohort;
 mod control;
+mod dataset;
 mod deid;
 mod deliver;
 mod destroy;
@@ -37,6 +39,7 @@ mod vault;
 
 pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};
 pub use control::{CohortSummary, ResearchReply, ResearchRequest, VaultKey, execute};
+pub use dataset::{DatasetBuilt, DatasetRequest, collect as collect_dataset};
 pub use deid::{
     DeidError, DeidOptions, Deidentified, Exclusion, PatientKey, PixelRegion, UidRemapper,
     deidentify,
