@@ -11,6 +11,7 @@ mod outbox;
 mod priority;
 mod report_objects;
 mod report_overlay;
+mod research_dataset;
 mod research_deid;
 mod research_delivery;
 mod research_export;
