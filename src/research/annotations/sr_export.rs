@@ -51,19 +51,28 @@ const PERSON_OBSERVER_NAME: Code = Code::new("121008", "DCM", "Person Observer N
 
 /// Writes the SR of `original`'s current annotations (if it has any) into
 /// `study_dir/SR_SERIES/SR_SOP.dcm`, built on `deidentified`; returns the
-/// number of files written (0 or 1).
+/// number of files written (0 or 1). Its content date is the newest
+/// annotation's, shifted by the patient's `date_offset_days` like every
+/// date of the export.
 pub fn write_for_image(
     ledger: &Ledger,
     original_sop: &str,
     deidentified: &InMemDicomObject,
     uids: &UidRemapper,
+    date_offset_days: i32,
     study_dir: &Path,
 ) -> anyhow::Result<usize> {
     let annotations = super::current_for_image(ledger, original_sop)?;
     if annotations.is_empty() {
         return Ok(0);
     }
-    let (document, series, sop) = build(deidentified, &annotations, original_sop, uids)?;
+    let (document, series, sop) = build(
+        deidentified,
+        &annotations,
+        original_sop,
+        uids,
+        date_offset_days,
+    )?;
     let dir = study_dir.join(&series);
     std::fs::create_dir_all(&dir)?;
     let meta = FileMetaTableBuilder::new()
@@ -138,6 +147,7 @@ fn build(
     annotations: &[Annotation],
     original_sop: &str,
     uids: &UidRemapper,
+    date_offset_days: i32,
 ) -> anyhow::Result<(InMemDicomObject, String, String)> {
     let study = read(source, tags::STUDY_INSTANCE_UID);
     anyhow::ensure!(!study.is_empty(), "the image has no Study Instance UID");
@@ -148,7 +158,8 @@ fn build(
         sop_instance_uid: read(source, tags::SOP_INSTANCE_UID),
     };
     let created = annotations.iter().map(|a| a.created_at).max().unwrap_or(0);
-    let when = chrono::DateTime::from_timestamp(created as i64, 0).unwrap_or_default();
+    let when = chrono::DateTime::from_timestamp(created as i64, 0).unwrap_or_default()
+        + chrono::Duration::days(i64::from(date_offset_days));
     let (date, time) = (
         when.format("%Y%m%d").to_string(),
         when.format("%H%M%S").to_string(),
@@ -364,11 +375,16 @@ mod tests {
             ),
             annotation("Dr Bob Example", None),
         ];
-        let (sr, series, sop) = build(&image, &list, "1.2.3.4", &uids).unwrap();
+        let (sr, series, sop) = build(&image, &list, "1.2.3.4", &uids, -10).unwrap();
         assert_eq!(read(&sr, tags::PATIENT_ID), "YCU-000001");
+        assert_eq!(
+            read(&sr, tags::CONTENT_DATE),
+            "20231104",
+            "shifted 10 days back"
+        );
         assert_eq!(read(&sr, tags::SOP_INSTANCE_UID), sop);
         assert_eq!(read(&sr, tags::SERIES_INSTANCE_UID), series);
-        let again = build(&image, &list, "1.2.3.4", &uids).unwrap();
+        let again = build(&image, &list, "1.2.3.4", &uids, -10).unwrap();
         assert_eq!((again.1, again.2), (series, sop));
         let text = format!("{sr:?}");
         assert!(text.contains("2.25.3"));

@@ -304,8 +304,12 @@ pub fn collect(
     operator: &str,
 ) -> anyhow::Result<PathBuf> {
     let from = data_dir.join(&built.staging);
+    let inside = !built
+        .staging
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)));
     anyhow::ensure!(
-        from.starts_with(private_dir::research_dir(data_dir)) && from.is_dir(),
+        inside && from.starts_with(private_dir::research_dir(data_dir)) && from.is_dir(),
         "the built dataset {} is not in staging",
         built.staging.display()
     );

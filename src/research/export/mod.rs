@@ -213,6 +213,7 @@ pub fn build(
                         &original.unwrap_or_default(),
                         out,
                         &uids,
+                        pseudonym.date_offset_days,
                         &tree.join(&pseudonym.research_id).join(&study),
                     )?;
                 }
