@@ -623,6 +623,18 @@ mod tests {
                 key: VaultKey::KeyFile("/k".into()),
                 operator: "o".into(),
             },
+            ResearchRequest::Dataset {
+                dataset: crate::research::DatasetRequest {
+                    cohort: "c".into(),
+                    version: None,
+                    consensus: crate::research::annotations::Consensus::Majority,
+                    identified: false,
+                    fractions: crate::lab::dataset::SplitFractions::default(),
+                    seed: 1,
+                },
+                key: VaultKey::Passphrase("p".into()),
+                operator: "o".into(),
+            },
         ];
         for request in requests {
             let control = ControlRequest::Research(request);

@@ -86,8 +86,9 @@ pub struct TrainArgs {
     /// Continue from OUT/checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Fine-tune: start from these weights (a .safetensors of the same architecture).
-    #[arg(long, value_name = "SAFETENSORS")]
+    /// Fine-tune: start from a trained model of the same architecture:
+    /// `default` (the built-in model), a manifest (.toml) or a .safetensors.
+    #[arg(long, value_name = "MODEL")]
     init: Option<PathBuf>,
     /// Stop after this many epochs without a better validation loss [default: 4; preset default: 5]
     #[arg(long, value_name = "N")]

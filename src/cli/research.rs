@@ -71,6 +71,9 @@ enum ResearchCommand {
     /// De-identify a cohort and deliver it: a directory, or an age file
     /// (to a passphrase or X25519 recipients), optionally uploaded by SFTP.
     Export(ExportArgs),
+    /// Write a cohort's annotated radiographs as a dataset for `chestnode
+    /// train` and `evaluate` (de-identified unless --identified).
+    Dataset(DatasetArgs),
     /// Delete a cohort's staging and shred its keys (refused before its
     /// keep-until date unless --force).
     Destroy {
@@ -220,6 +223,32 @@ struct ExportArgs {
     no_clean_descriptors: bool,
 }
 
+#[derive(Args)]
+struct DatasetArgs {
+    cohort: String,
+    /// Cohort version [default: the newest]
+    #[arg(long)]
+    version: Option<u32>,
+    /// The dataset directory (absent or empty)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// How readers' differences are settled: union, intersection or majority
+    #[arg(long, value_name = "RULE", default_value = "majority")]
+    consensus: String,
+    /// Keep the original, identified images (PHI; audited as such)
+    #[arg(long)]
+    identified: bool,
+    /// Share of patients held out for validation
+    #[arg(long, value_name = "F", default_value_t = 0.15)]
+    validation_fraction: f64,
+    /// Share of patients held out for testing
+    #[arg(long, value_name = "F", default_value_t = 0.15)]
+    test_fraction: f64,
+    /// Seed of the per-patient split
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+}
+
 /// Runs a research command.
 pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let config = args.config.load()?;
@@ -354,6 +383,9 @@ pub fn research(args: ResearchArgs, runtime: &tokio::runtime::Runtime) -> anyhow
         }
         ResearchCommand::Export(ref export) => {
             run_export(export, &args, &data_dir, &operator, &ask)?;
+        }
+        ResearchCommand::Dataset(ref dataset) => {
+            run_dataset(dataset, &args, &data_dir, &operator, &ask)?;
         }
         ResearchCommand::Destroy { ref cohort, force } => {
             let reply = ask(ResearchRequest::Destroy {
@@ -673,6 +705,72 @@ fn run_export(
             upload.bytes, upload.remote_path, upload.sha256
         );
     }
+    Ok(())
+}
+
+fn run_dataset(
+    dataset: &DatasetArgs,
+    args: &ResearchArgs,
+    data_dir: &Path,
+    operator: &str,
+    ask: &dyn Fn(ResearchRequest) -> anyhow::Result<ResearchReply>,
+) -> anyhow::Result<()> {
+    let out = std::path::absolute(&dataset.out)?;
+    anyhow::ensure!(
+        !out.exists() || std::fs::read_dir(&out)?.next().is_none(),
+        "the dataset directory {} is not empty",
+        out.display()
+    );
+    let fractions = chestnode::lab::dataset::SplitFractions {
+        validation: dataset.validation_fraction,
+        test: dataset.test_fraction,
+    };
+    anyhow::ensure!(
+        fractions.validation >= 0.0
+            && fractions.test >= 0.0
+            && fractions.validation + fractions.test < 1.0,
+        "the validation and test fractions must leave some training data"
+    );
+    let reply = ask(ResearchRequest::Dataset {
+        dataset: research::DatasetRequest {
+            cohort: dataset.cohort.clone(),
+            version: dataset.version,
+            consensus: chestnode::research::annotations::Consensus::parse(&dataset.consensus)?,
+            identified: dataset.identified,
+            fractions,
+            seed: dataset.seed,
+        },
+        key: vault_key(args)?,
+        operator: operator.to_owned(),
+    })?;
+    let ResearchReply::Dataset { built } = reply else {
+        anyhow::bail!("unexpected reply");
+    };
+    let audit = AuditLog::open(data_dir)?;
+    let path = research::collect_dataset(data_dir, &audit, &built, &out, operator)?;
+    let splits: Vec<String> = built
+        .splits
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    println!(
+        "wrote {} annotated image(s) of {} patient(s) of cohort {} version {} to {} ({}{})",
+        built.images,
+        built.patients,
+        built.cohort,
+        built.version,
+        path.display(),
+        splits.join(", "),
+        if built.identified {
+            "; IDENTIFIED: holds patient data"
+        } else {
+            "; de-identified"
+        }
+    );
+    println!(
+        "  left out: {} without annotations, {} without consensus, {} excluded",
+        built.unannotated, built.no_consensus, built.excluded
+    );
     Ok(())
 }
 

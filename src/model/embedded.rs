@@ -18,6 +18,12 @@ use super::manifest::{Manifest, sha256_hex};
 const MANIFEST: &str = include_str!("../../weights/chestnet-compact-default.toml");
 const WEIGHTS: &[u8] = include_bytes!("../../weights/chestnet-compact-default.safetensors");
 
+/// The embedded default model's manifest text and weights, for
+/// fine-tuning from it (`chestnode train --init default`).
+pub fn files() -> (&'static str, &'static [u8]) {
+    (MANIFEST, WEIGHTS)
+}
+
 /// Loads the embedded default model on `device`.
 pub fn load(device: &Device) -> anyhow::Result<Model> {
     let manifest = Manifest::parse(MANIFEST).context("the embedded default model's manifest")?;

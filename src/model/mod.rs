@@ -29,6 +29,7 @@ mod embedded;
 pub mod manifest;
 pub mod seeded;
 
+pub use embedded::files as default_model_files;
 pub use manifest::{LoadedManifest, Manifest};
 
 use std::path::Path;

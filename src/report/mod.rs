@@ -20,7 +20,7 @@ mod gsps;
 mod header;
 pub(crate) mod identity;
 pub(crate) mod overlay;
-mod sr;
+pub(crate) mod sr;
 mod uids;
 
 pub use gsps::presentation_state;

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use super::annotations::{self, Annotation, ImportFormat, Imported, PairAgreement};
 use super::clinical::{self, ClinicalCsv, ImportSummary};
 use super::cohort::{self, CohortCriteria, CohortVersion};
+use super::dataset::{DatasetBuilt, DatasetRequest};
 use super::destroy::{Destroyed, destroy};
 use super::export::{ExportBuilt, ExportRequest, build};
 use super::vault::{KeySource, Vault};
@@ -101,6 +102,13 @@ pub enum ResearchRequest {
         key: VaultKey,
         operator: String,
     },
+    /// A cohort's annotated radiographs as a lab dataset, built into
+    /// staging (`research dataset`).
+    Dataset {
+        dataset: DatasetRequest,
+        key: VaultKey,
+        operator: String,
+    },
 }
 
 /// A cohort's newest version in the list.
@@ -127,6 +135,7 @@ pub enum ResearchReply {
     Annotations { annotations: Vec<Annotation> },
     Agreement { pairs: Vec<PairAgreement> },
     ClinicalImported { summary: ImportSummary },
+    Dataset { built: Box<DatasetBuilt> },
     Failed { error: String },
 }
 
@@ -303,6 +312,20 @@ fn run(
                 &operator,
             )?;
             ResearchReply::ClinicalImported { summary }
+        }
+        ResearchRequest::Dataset {
+            dataset,
+            key,
+            operator,
+        } => {
+            let mut vault = Vault::open(data_dir, &key.source())?;
+            let audit = AuditLog::open(data_dir)?;
+            let built = super::dataset::build(
+                ledger, data_dir, &mut vault, &audit, &dataset, &operator, now,
+            )?;
+            ResearchReply::Dataset {
+                built: Box::new(built),
+            }
         }
     })
 }

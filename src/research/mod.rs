@@ -15,6 +15,7 @@
 //! | `deid` | PS3.15 Annex E de-identification with its options; consistent UID replacement |
 //! | `vault` | the encrypted pseudonym table: research IDs, date offsets, opt-outs, cohort keys, clinical records |
 //! | `audit` | the append-only, hash-chained audit log |
+//! | `dataset` | a cohort's annotated radiographs in the lab's dataset format, for `train` and `evaluate` |
 //! | `export` | building an export of a cohort version into the sealed node-side staging |
 //! | `package` | manifest, `age` sealing, SFTP upload |
 //! | `deliver` | from staging to the partner: a directory or an `age` file, and SFTP |
@@ -28,6 +29,7 @@ mod audit;
 pub mod clinical;
 pub mod cohort;
 mod control;
+mod dataset;
 mod deid;
 mod deliver;
 mod destroy;
@@ -39,6 +41,7 @@ mod vault;
 
 pub use audit::{AuditBroken, AuditEntry, AuditLog, AuditRecord, AuditVerified, operator};
 pub use control::{CohortSummary, ResearchReply, ResearchRequest, VaultKey, execute};
+pub use dataset::{DatasetBuilt, DatasetRequest, collect as collect_dataset};
 pub use deid::{
     DeidError, DeidOptions, Deidentified, Exclusion, PatientKey, PixelRegion, UidRemapper,
     deidentify,

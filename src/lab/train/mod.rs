@@ -9,7 +9,8 @@
 //! - `batch`: samples → input, targets and weights on the model's grids
 //! - `loss`: numerically stable binary cross-entropy with weights
 //! - `optimiser`: AdamW with saved moments, warm-up + cosine schedule
-//! - `init`: deterministic initial weights from the seed
+//! - `init`: deterministic initial weights from the seed; `init_from`:
+//!   fine-tuning from a trained model (`--init default|MANIFEST|WEIGHTS`)
 //! - `checkpoint`: resume and best weights; `thresholds`: operating points
 //!   on the validation split; `export`: weights + manifest
 //! - `options`: what a run is told (flags, presets)
@@ -28,6 +29,7 @@ mod batch;
 mod checkpoint;
 mod export;
 mod init;
+mod init_from;
 mod loss;
 mod optimiser;
 mod options;
@@ -53,6 +55,7 @@ pub use batch::Batch;
 pub use checkpoint::EpochRecord;
 use checkpoint::{Checkpoint, STATE_SCHEMA, TrainingState};
 pub use init::initialise;
+pub use init_from::{DEFAULT_MODEL, load_initial};
 use optimiser::CosineSchedule;
 pub use optimiser::{AdamW, AdamWConfig};
 pub use options::TrainOptions;
@@ -136,10 +139,9 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<TrainReport> {
     init::initialise(&varmap, options.seed)?;
     if let Some(weights) = &options.init {
         // Fine-tuning: start from a trained model of the same architecture.
-        varmap
-            .load(weights)
-            .with_context(|| format!("loading initial weights {}", weights.display()))?;
-        eprintln!("starting from {}", weights.display());
+        let from = load_initial(&varmap, weights, &options.architecture, &LABELS, &device)
+            .with_context(|| format!("--init {}", weights.display()))?;
+        eprintln!("starting from {from}");
     }
     let mut optimiser = AdamW::new(
         &varmap,

@@ -33,8 +33,9 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Continue from `OUT/checkpoint` instead of starting afresh.
     pub resume: bool,
-    /// Start from these weights (safetensors of the same architecture)
-    /// instead of the seeded initialisation.
+    /// Start from this model instead of the seeded initialisation:
+    /// `default` (the embedded default model), a manifest (`.toml`) or a
+    /// `.safetensors` of the same architecture.
     pub init: Option<PathBuf>,
     pub validation_fraction: f64,
     /// Epochs without a better validation loss before stopping.

@@ -18,8 +18,8 @@
 //!
 //! Images that were not analysed get no SR at all (see `worker`).
 
-mod codes;
-mod content_item;
+pub(crate) mod codes;
+pub(crate) mod content_item;
 mod sites;
 
 use dicom_core::VR;

@@ -11,6 +11,7 @@
 mod agreement;
 mod import;
 mod record;
+mod sr_export;
 mod store;
 
 pub use agreement::{
@@ -21,6 +22,7 @@ pub use record::{
     Annotation, Certainty, Confirmation, CtConfirmation, FindingType, Location, NewAnnotation,
     Source,
 };
+pub use sr_export::{reader_pseudonym, write_for_image as write_sr_for_image};
 pub use store::{Preparer, current_all, current_for_image, image_size, save_all};
 
 use crate::ledger::Ledger;

@@ -16,7 +16,8 @@
 //! `export-report.json`, `export-report.md`, `manifest.json` and
 //! `SHA256SUMS` at the top, and `clinical.csv` when the exported patients
 //! have clinical records (`super::clinical`). All UIDs are the
-//! de-identified ones.
+//! de-identified ones. An annotated radiograph's doctors' annotations come
+//! as one TID 1500 SR in its study (`annotations::write_sr_for_image`).
 
 mod report;
 
@@ -207,6 +208,19 @@ pub fn build(
                 std::fs::create_dir_all(&dir)?;
                 out.write_to_file(dir.join(format!("{sop}.dcm")))?;
                 tally.files += 1;
+                // Doctors' annotations of a radiograph: one TID 1500 SR beside it.
+                if header.modality != "SR" && header.modality != "PR" {
+                    let original =
+                        crate::imaging::attributes::text(&object, tags::SOP_INSTANCE_UID);
+                    tally.files += super::annotations::write_sr_for_image(
+                        ledger,
+                        &original.unwrap_or_default(),
+                        out,
+                        &uids,
+                        pseudonym.date_offset_days,
+                        &tree.join(&pseudonym.research_id).join(&study),
+                    )?;
+                }
                 tally.patients.insert(pseudonym.research_id.clone());
                 tally.studies.insert(study);
                 if header.modality == "SR" || header.modality == "PR" {

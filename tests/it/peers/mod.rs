@@ -13,6 +13,7 @@ mod priority;
 mod report_objects;
 mod report_overlay;
 mod research_clinical;
+mod research_dataset;
 mod research_deid;
 mod research_delivery;
 mod research_export;
