@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod annotations;
 mod publish;
 
 pub use publish::Publisher;
@@ -141,6 +142,10 @@ impl Worker {
             }
         };
         let path = self.data_dir.join(&record.path);
+        if crate::research::annotations::is_annotation_class(&record.sop_class_uid) {
+            self.take_annotations(job, &record, &path);
+            return;
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             analyse_path(&self.model, &path).map(|analysis| self.publish(analysis, job.id))
         }));
