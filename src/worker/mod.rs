@@ -8,6 +8,9 @@
 //! decoder or model is caught and counted as a failed attempt, so one bad
 //! image cannot take a worker down; failed attempts are retried a bounded
 //! number of times (`queue::MAX_ATTEMPTS`).
+//!
+//! SR and grayscale presentation states are not analysed: they are read as
+//! doctors' annotations of the images they reference (`annotations`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,6 +11,7 @@ mod outbox;
 mod priority;
 mod report_objects;
 mod report_overlay;
+mod research_annotations_dicom;
 mod research_deid;
 mod research_delivery;
 mod research_export;
