@@ -96,6 +96,7 @@ impl Worker {
         let found = match annotations_of(&object) {
             Ok(found) => found,
             Err(NotAnAnnotation::OwnResult) => return Taken::Done("our own AI result".into()),
+            Err(other @ NotAnAnnotation::DeviceResult) => return Taken::Done(other.to_string()),
             Err(NotAnAnnotation::OtherClass) => {
                 return Taken::Done("not an annotation object".into());
             }

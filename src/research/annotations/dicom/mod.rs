@@ -8,7 +8,8 @@
 //! result against the stored images (`store::Preparer`) and saves it, all
 //! of one object or nothing. Our own AI results (the node's SR and GSPS,
 //! sent back by a PACS that forwards whole studies) are recognised and
-//! never become a doctor's annotation.
+//! never become a doctor's annotation, nor do other devices' SRs (those
+//! that name an algorithm, or have no person observer but a device).
 
 mod content;
 mod gsps;
@@ -29,6 +30,9 @@ pub enum NotAnAnnotation {
     OtherClass,
     /// One of this node's own AI results.
     OwnResult,
+    /// Another device's result (an SR naming an algorithm, or observed
+    /// by a device alone): not a doctor's annotation.
+    DeviceResult,
     /// A well-formed object that holds nothing to store, e.g. a
     /// presentation state that only sets the window, or a report whose
     /// measurement groups name no finding; the reason.
@@ -44,6 +48,9 @@ impl std::fmt::Display for NotAnAnnotation {
         match self {
             NotAnAnnotation::OtherClass => f.write_str("not an SR or presentation state"),
             NotAnAnnotation::OwnResult => f.write_str("our own AI result"),
+            NotAnAnnotation::DeviceResult => {
+                f.write_str("an AI result (made by a device), not a doctor's annotation")
+            }
             NotAnAnnotation::Nothing(reason) | NotAnAnnotation::Refused(reason) => {
                 f.write_str(reason)
             }
@@ -82,6 +89,8 @@ pub fn annotations_of(object: &DefaultDicomObject) -> Result<Vec<NewAnnotation>,
     }
     let found = if class == uids::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE {
         gsps::annotations(object)?
+    } else if sr::made_by_a_device(object) {
+        return Err(NotAnAnnotation::DeviceResult);
     } else {
         sr::annotations(object)?
     };

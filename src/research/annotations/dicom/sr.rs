@@ -41,6 +41,9 @@ const QUALITATIVE_EVALUATIONS: (&str, &str) = ("126011", "DCM");
 const IMAGE_LIBRARY: (&str, &str) = ("111028", "DCM");
 const PERSON_OBSERVER_NAME: (&str, &str) = ("121008", "DCM");
 const DEVICE_OBSERVER_NAME: (&str, &str) = ("121013", "DCM");
+const OBSERVER_TYPE: (&str, &str) = ("121005", "DCM");
+const DEVICE: (&str, &str) = ("121007", "DCM");
+const ALGORITHM_NAME: (&str, &str) = ("111001", "DCM");
 
 /// The annotations of an SR document, with its reader when it names one.
 pub fn annotations(document: &InMemDicomObject) -> Result<Vec<NewAnnotation>, NotAnAnnotation> {
@@ -241,7 +244,7 @@ fn observer(document: &InMemDicomObject) -> Option<String> {
         .iter()
         .filter(|i| relationship(i) == "HAS OBS CONTEXT")
         .filter(|i| named(i, PERSON_OBSERVER_NAME.0, PERSON_OBSERVER_NAME.1))
-        .find_map(|i| item_text(i, tags::PERSON_NAME));
+        .find_map(|i| item_text(i, tags::PERSON_NAME).or_else(|| item_text(i, tags::TEXT_VALUE)));
     let author = || {
         document
             .get(tags::AUTHOR_OBSERVER_SEQUENCE)?
@@ -251,6 +254,22 @@ fn observer(document: &InMemDicomObject) -> Option<String> {
             .find_map(|a| item_text(a, tags::PERSON_NAME))
     };
     context.or_else(author).and_then(|n| super::reader_name(&n))
+}
+
+/// Whether a device made the report: it names an algorithm (TID 4019)
+/// anywhere, or its only observer is a device.
+pub fn made_by_a_device(document: &InMemDicomObject) -> bool {
+    fn names_algorithm(items: &[InMemDicomObject]) -> bool {
+        items
+            .iter()
+            .any(|i| named(i, ALGORITHM_NAME.0, ALGORITHM_NAME.1) || names_algorithm(children(i)))
+    }
+    let top = children(document);
+    let device_observer = top.iter().any(|i| {
+        named(i, OBSERVER_TYPE.0, OBSERVER_TYPE.1)
+            && coded_value(i).is_some_and(|c| c.is(DEVICE.0, DEVICE.1))
+    });
+    names_algorithm(top) || (device_observer && observer(document).is_none())
 }
 
 /// The Device Observer Name of the document's observer context.

@@ -501,3 +501,42 @@ fn presentation_states_without_regions_hold_nothing_and_bad_graphics_refuse() {
         Err(NotAnAnnotation::Refused(r)) if r.contains("SPLINE")
     ));
 }
+
+fn shared(relative: &str) -> DefaultDicomObject {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/dicom")
+        .join(relative);
+    dicom_object::open_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn files_from_other_tools_read_as_expected() {
+    // Another vendor's AI SR (device observer, algorithm identification).
+    assert_eq!(
+        annotations_of(&shared(
+            "reference/tid1500_cxr_nodule_comprehensive3dsr.dcm"
+        )),
+        Err(NotAnAnnotation::DeviceResult)
+    );
+    // A highdicom SR with a person observer: a circle on a CT image.
+    let found = annotations_of(&shared("misc/highdicom_sr_document.dcm")).unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].reader.as_deref(), Some("Foo"));
+    assert_eq!(found[0].finding, FindingType::Other);
+    assert_eq!(found[0].finding_text.as_deref(), Some("Spinal cord"));
+    assert!(matches!(found[0].location, Some(Location::Box { .. })));
+    // A GSPS whose label says "Nodule 87%": a polygon, no named reader.
+    let found = annotations_of(&shared("reference/gsps_cxr_nodule_box.dcm")).unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].finding, FindingType::NoduleMass);
+    assert_eq!(found[0].reader, None);
+    assert_eq!(
+        found[0].location,
+        Some(Location::Polygon(vec![
+            [100.0, 120.0],
+            [180.0, 120.0],
+            [180.0, 200.0],
+            [100.0, 200.0]
+        ]))
+    );
+}
