@@ -295,6 +295,39 @@ fn annotations_from_viewers_arrive_by_c_store_and_are_not_analysed() {
     assert!(status["server_running"].as_bool().unwrap_or(false));
 }
 
+#[test]
+fn a_gsps_without_its_author_is_the_senders_and_other_devices_srs_are_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let config = write_config(root.path(), "").display().to_string();
+    let node = Node::start(root.path(), &["--config", &config, "--workers", "1"]);
+    let image = dicom_file("reference/source_dx_for_reference.dcm");
+    let gsps = dicom_file("reference/gsps_cxr_nodule_box.dcm");
+    let ai_sr = dicom_file("reference/tid1500_cxr_nodule_comprehensive3dsr.dcm");
+    node.storescu_ok(&["-R"], &[&image, &gsps, &ai_sr]);
+    let (gsps_uid, ai_sr_uid) = (dicom_uid(&gsps), dicom_uid(&ai_sr));
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            let status = node.status();
+            [&gsps_uid, &ai_sr_uid]
+                .iter()
+                .all(|uid| job_of(&status, uid).is_some_and(|j| j["state"] == "not-analysed"))
+        }),
+        "{:#}",
+        node.status()
+    );
+    let status = node.status();
+    let ai = job_of(&status, &ai_sr_uid).unwrap();
+    assert!(
+        ai["reason"].as_str().unwrap().contains("AI result"),
+        "{ai:#}"
+    );
+    let found = annotations_of(root.path(), &node, &dicom_uid(&image));
+    assert_eq!(found.len(), 1, "only the GSPS's box: {found:#?}");
+    assert_eq!(found[0]["finding"], "nodule-mass");
+    assert_eq!(found[0]["source"], "dicom-gsps");
+    assert_eq!(found[0]["reader"], "STORESCU", "the calling AE title");
+}
+
 /// Whether `status --json` shows an annotations incident naming `uid`.
 fn incident_about(status: &serde_json::Value, uid: &str) -> bool {
     status["last_errors"].as_array().is_some_and(|errors| {
