@@ -8,6 +8,9 @@
 //! decoder or model is caught and counted as a failed attempt, so one bad
 //! image cannot take a worker down; failed attempts are retried a bounded
 //! number of times (`queue::MAX_ATTEMPTS`).
+//!
+//! SR and grayscale presentation states are not analysed: they are read as
+//! doctors' annotations of the images they reference (`annotations`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod annotations;
 mod publish;
 
 pub use publish::Publisher;
@@ -141,6 +145,10 @@ impl Worker {
             }
         };
         let path = self.data_dir.join(&record.path);
+        if crate::research::annotations::is_annotation_class(&record.sop_class_uid) {
+            self.take_annotations(job, &record, &path);
+            return;
+        }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             analyse_path(&self.model, &path).map(|analysis| self.publish(analysis, job.id))
         }));

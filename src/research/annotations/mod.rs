@@ -9,6 +9,7 @@
 //! and a location must lie inside it.
 
 mod agreement;
+mod dicom;
 mod import;
 mod record;
 mod sr_export;
@@ -17,6 +18,7 @@ mod store;
 pub use agreement::{
     Consensus, ImageConsensus, PairAgreement, agreement, cohen_kappa, consensus, iou,
 };
+pub use dicom::{NotAnAnnotation, annotations_of, is_annotation_class};
 pub use import::{CSV_COLUMNS, ImportFormat, Imported, import};
 pub use record::{
     Annotation, Certainty, Confirmation, CtConfirmation, FindingType, Location, NewAnnotation,

@@ -12,6 +12,7 @@ mod outbox;
 mod priority;
 mod report_objects;
 mod report_overlay;
+mod research_annotations_dicom;
 mod research_clinical;
 mod research_dataset;
 mod research_deid;
