@@ -113,9 +113,13 @@ impl<'a> Preparer<'a> {
     }
 }
 
-/// A new random annotation id.
+/// A new annotation id: the time in nanoseconds, then random bits, so ids
+/// sort in the order annotations were made (an image's are listed so).
 fn new_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{nanos:016x}{:08x}", fastrand::u32(..))
 }
 
 /// Stores prepared annotations, all or none.
@@ -144,7 +148,8 @@ fn current(stored: Vec<crate::ledger::StoredAnnotation>) -> anyhow::Result<Vec<A
     Ok(newest.into_values().filter(|a| !a.deleted).collect())
 }
 
-/// The current annotations of one image.
+/// The current annotations of one image, oldest first (by id: see
+/// `new_id`).
 pub fn current_for_image(ledger: &Ledger, sop: &str) -> anyhow::Result<Vec<Annotation>> {
     current(ledger.annotations().for_image(sop)?)
 }
