@@ -607,6 +607,7 @@ mod tests {
                     options: DeidOptions::default(),
                     include_results: true,
                     keep_until: None,
+                    annotation_consensus: Some(crate::research::annotations::Consensus::Majority),
                 },
                 key: VaultKey::Passphrase("p".into()),
                 operator: "o".into(),

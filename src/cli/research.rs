@@ -208,6 +208,10 @@ struct ExportArgs {
     /// Leave out the node's SR and GSPS of each radiograph.
     #[arg(long)]
     no_results: bool,
+    /// Doctors' annotations go out as what the readers settle on (union,
+    /// intersection or majority) [default: each reader's, pseudonymised]
+    #[arg(long, value_name = "RULE")]
+    consensus: Option<String>,
     /// Blank this region (x,y,width,height in pixels) of every image
     /// ("clean pixel"); repeatable
     #[arg(long, value_name = "X,Y,W,H")]
@@ -659,6 +663,11 @@ fn run_export(
             options,
             include_results: !export.no_results,
             keep_until: export.keep_until.clone(),
+            annotation_consensus: export
+                .consensus
+                .as_deref()
+                .map(chestnode::research::annotations::Consensus::parse)
+                .transpose()?,
         },
         key: key.clone(),
         operator: operator.to_owned(),

@@ -35,6 +35,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
+use super::agreement::Consensus;
 use super::record::{Annotation, FindingType, Location};
 use crate::ledger::Ledger;
 use crate::report::sr::codes::{self as c, category_finding};
@@ -53,7 +54,9 @@ const PERSON_OBSERVER_NAME: Code = Code::new("121008", "DCM", "Person Observer N
 /// `study_dir/SR_SERIES/SR_SOP.dcm`, built on `deidentified`; returns the
 /// number of files written (0 or 1). Its content date is the newest
 /// annotation's, shifted by the patient's `date_offset_days` like every
-/// date of the export.
+/// date of the export. With a `consensus` rule, the SR holds what the
+/// readers settle on (one observer, "consensus") instead of each reader's
+/// annotations.
 pub fn write_for_image(
     ledger: &Ledger,
     original_sop: &str,
@@ -61,8 +64,12 @@ pub fn write_for_image(
     uids: &UidRemapper,
     date_offset_days: i32,
     study_dir: &Path,
+    consensus: Option<Consensus>,
 ) -> anyhow::Result<usize> {
-    let annotations = super::current_for_image(ledger, original_sop)?;
+    let mut annotations = super::current_for_image(ledger, original_sop)?;
+    if let Some(rule) = consensus {
+        annotations = settled(&annotations, rule);
+    }
     if annotations.is_empty() {
         return Ok(0);
     }
@@ -86,6 +93,69 @@ pub fn write_for_image(
         .with_exact_meta(meta)
         .write_to_file(dir.join(format!("{sop}.dcm")))?;
     Ok(1)
+}
+
+/// The consensus of an image's annotations, as annotations of one
+/// observer: a region per kept group (its mean box), and the kept
+/// image-level findings that no region already shows.
+fn settled(annotations: &[Annotation], rule: Consensus) -> Vec<Annotation> {
+    let Some(first) = annotations.first() else {
+        return Vec::new();
+    };
+    let refs: Vec<&Annotation> = annotations.iter().collect();
+    let agreed = super::consensus(&refs, rule);
+    let newest = annotations.iter().map(|a| a.created_at).max().unwrap_or(0);
+    let make = |n: usize, finding, location| Annotation {
+        id: format!("consensus-{n}"),
+        version: 1,
+        sop_instance_uid: first.sop_instance_uid.clone(),
+        reader: CONSENSUS.into(),
+        finding,
+        finding_text: None,
+        location,
+        ct: None,
+        certainty: super::record::Certainty::Probable,
+        confirmed: None,
+        created_at: newest,
+        source: first.source,
+        deleted: false,
+    };
+    let mut settled: Vec<Annotation> = agreed
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(n, (finding, [x, y, width, height]))| {
+            make(
+                n,
+                *finding,
+                Some(Location::Box {
+                    x: *x,
+                    y: *y,
+                    width: *width,
+                    height: *height,
+                }),
+            )
+        })
+        .collect();
+    for finding in agreed.findings {
+        if !agreed.regions.iter().any(|(f, _)| *f == finding) {
+            settled.push(make(settled.len(), finding, None));
+        }
+    }
+    settled
+}
+
+/// The observer of a consensus: not a person, so not pseudonymised.
+const CONSENSUS: &str = "consensus";
+
+/// The name an SR gives an annotation's observer: the reader's pseudonym,
+/// or "consensus".
+fn observer_name(reader: &str, uids: &UidRemapper) -> String {
+    if reader == CONSENSUS {
+        CONSENSUS.to_owned()
+    } else {
+        reader_pseudonym(reader, uids)
+    }
 }
 
 /// The reader's pseudonym in this cohort.
@@ -239,7 +309,7 @@ fn build(
 
     let mut readers: Vec<String> = annotations
         .iter()
-        .map(|a| reader_pseudonym(&a.reader, uids))
+        .map(|a| observer_name(&a.reader, uids))
         .collect();
     readers.sort();
     readers.dedup();
@@ -276,7 +346,7 @@ fn group(
     source: &ImageReference,
 ) -> InMemDicomObject {
     let number = index + 1;
-    let mut items = Vec::from(observer(&reader_pseudonym(&annotation.reader, uids)));
+    let mut items = Vec::from(observer(&observer_name(&annotation.reader, uids)));
     items.push(text(
         HasObsContext,
         c::TRACKING_IDENTIFIER,

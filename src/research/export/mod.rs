@@ -49,6 +49,10 @@ pub struct ExportRequest {
     /// Keep the export at least until this date (`YYYY-MM-DD`); at least
     /// `research.keep_years` from now either way.
     pub keep_until: Option<String>,
+    /// Doctors' annotations go out as each reader's (`None`), or as what
+    /// the readers settle on under this rule.
+    #[serde(default)]
+    pub annotation_consensus: Option<crate::research::annotations::Consensus>,
 }
 
 /// What the build left in staging.
@@ -219,6 +223,7 @@ pub fn build(
                         &uids,
                         pseudonym.date_offset_days,
                         &tree.join(&pseudonym.research_id).join(&study),
+                        request.annotation_consensus,
                     )?;
                 }
                 tally.patients.insert(pseudonym.research_id.clone());

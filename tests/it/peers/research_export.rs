@@ -438,6 +438,44 @@ fn a_radiograph_and_its_ct_are_exported_de_identified_while_the_node_runs() {
     assert_eq!(pairs[0]["matched_regions"], 1, "{pairs:#}");
     assert_eq!(pairs[0]["kappa"]["nodule-mass"], 1.0, "{pairs:#}");
 
+    // The annotations go out as DICOM SR in research-ID space: each
+    // reader's under a pseudonym, or the readers' consensus.
+    for (dir, consensus) in [("with-readers", None), ("with-consensus", Some("majority"))] {
+        let out = root.path().join(dir);
+        let mut args = vec!["export", "lung-2024", "--out", out.to_str().unwrap()];
+        if let Some(rule) = consensus {
+            args.extend(["--consensus", rule]);
+        }
+        research_ok(&data, &secrets, &args);
+        let srs: Vec<String> = files_below(&out)
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "dcm"))
+            .map(|f| {
+                let output = Command::new("dsrdump").arg(&f).output().unwrap();
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            })
+            .filter(|text| text.contains("Person Observer Name"))
+            .collect();
+        assert_eq!(
+            srs.len(),
+            1,
+            "one annotation SR for the one annotated image"
+        );
+        assert!(
+            !srs[0].contains("dr-a") && !srs[0].contains("dr-b"),
+            "{}",
+            srs[0]
+        );
+        match consensus {
+            None => assert!(srs[0].matches("reader-").count() >= 2, "{}", srs[0]),
+            // The two readers' nodule, not one reader's COPD.
+            Some(_) => {
+                assert!(srs[0].contains("\"consensus\""), "{}", srs[0]);
+                assert_eq!(srs[0].matches("Measurement Group").count(), 1, "{}", srs[0]);
+            }
+        }
+    }
+
     // A cohort by the doctors' labels: the majority of the two readers
     // says nodule, not COPD.
     let json = research_ok(
