@@ -11,6 +11,7 @@ pub mod config;
 pub mod findings;
 pub mod http;
 pub mod orthanc;
+pub mod research;
 pub mod scu;
 pub mod sshd;
 pub mod storescp;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::cli::chestnode;
 use crate::common::config::write_config;
+use crate::common::research::{ResearchCli, day_number, dcmodify_copy};
 use crate::common::{Node, combined_output, dicom_file, files_below, wait_until};
 
 const PHI: [&str; 4] = ["SMITH", "Smith", "PAT-SMITH-001", "JOHN"];
@@ -19,62 +19,34 @@ const PHI: [&str; 4] = ["SMITH", "Smith", "PAT-SMITH-001", "JOHN"];
 /// SMITH's DX on 2024-03-01, made with DCMTK's dcmodify.
 fn radiograph(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join("dx.dcm");
-    std::fs::copy(dicom_file("misc/dx_thorax_small.dcm"), &out).unwrap();
-    let mut command = Command::new("dcmodify");
-    command.arg("-nb").arg("-ie");
-    for setting in [
-        "(0010,0020)=PAT-SMITH-001",
-        "(0010,0010)=SMITH^JOHN",
-        "(0010,0040)=M",
-        "(0020,000D)=1.2.826.0.1.3680043.10.1401.1",
-        "(0020,000E)=1.2.826.0.1.3680043.10.1401.1.1",
-        "(0008,0018)=1.2.826.0.1.3680043.10.1401.1.1.1",
-        "(0008,0020)=20240301",
-        "(0008,0022)=20240301",
-    ] {
-        command.arg("-i").arg(setting);
-    }
-    let output = command.arg(&out).output().expect("dcmodify runs");
-    assert!(output.status.success(), "{}", combined_output(&output));
-    out
+    dcmodify_copy(
+        &dicom_file("misc/dx_thorax_small.dcm"),
+        &dir.join("dx.dcm"),
+        &[
+            ("(0010,0020)", "PAT-SMITH-001"),
+            ("(0010,0010)", "SMITH^JOHN"),
+            ("(0010,0040)", "M"),
+            ("(0020,000D)", "1.2.826.0.1.3680043.10.1401.1"),
+            ("(0020,000E)", "1.2.826.0.1.3680043.10.1401.1.1"),
+            ("(0008,0018)", "1.2.826.0.1.3680043.10.1401.1.1.1"),
+            ("(0008,0020)", "20240301"),
+            ("(0008,0022)", "20240301"),
+        ],
+    )
 }
 
 /// `chestnode research ARGS` against `data`, with the vault passphrase and
 /// the node's configuration.
-fn research(data: &Path, args: &[&str]) -> (bool, String) {
-    let root = data.parent().unwrap();
-    let mut all = vec![
-        "research".to_owned(),
-        "--config".into(),
-        root.join("chestnode.toml").display().to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--vault-passphrase-file".into(),
-        root.join("vault-pass").display().to_string(),
-        "--operator".into(),
-        "test-coordinator".into(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let output = chestnode(&all);
-    (output.status.success(), combined_output(&output))
+fn research_cli(data: &Path) -> ResearchCli {
+    ResearchCli::new(data, &data.parent().unwrap().join("vault-pass"))
 }
 
 fn research_ok(data: &Path, args: &[&str]) -> String {
-    let (ok, text) = research(data, args);
-    assert!(ok, "research {args:?} failed:\n{text}");
-    text
+    research_cli(data).ok(args)
 }
 
 fn research_err(data: &Path, args: &[&str]) -> String {
-    let (ok, text) = research(data, args);
-    assert!(!ok, "research {args:?} should fail:\n{text}");
-    text
-}
-
-fn days(date: &str, format: &str) -> i64 {
-    let d = chrono::NaiveDate::parse_from_str(date, format).unwrap();
-    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
+    research_cli(data).err(args)
 }
 
 /// The Study Date of a DICOM file, by dcmdump.
@@ -233,7 +205,7 @@ fn clinical_records_are_imported_checked_and_exported_under_the_research_id() {
                     .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("[DX]"))
         })
         .expect("the exported radiograph");
-    let offset = days(&study_date(&dx_out), "%Y%m%d") - days("20240301", "%Y%m%d");
+    let offset = day_number(&study_date(&dx_out)) - day_number("20240301");
     assert_ne!(offset, 0);
 
     let clinical = std::fs::read_to_string(out.join("clinical.csv")).unwrap();
@@ -253,12 +225,12 @@ fn clinical_records_are_imported_checked_and_exported_under_the_research_id() {
     assert_eq!(rows.len(), 2, "the stranger is not in the cohort");
     assert!(rows.iter().all(|r| r[0] == research_id));
     assert_eq!(
-        days(&rows[0][col("record_date")], "%Y-%m-%d") - days("2024-03-01", "%Y-%m-%d"),
+        day_number(&rows[0][col("record_date")]) - day_number("2024-03-01"),
         offset,
         "the record date is shifted like the Study Date"
     );
     assert_eq!(
-        days(&rows[0][col("pathology_date")], "%Y-%m-%d") - days("2024-03-20", "%Y-%m-%d"),
+        day_number(&rows[0][col("pathology_date")]) - day_number("2024-03-20"),
         offset
     );
     assert_eq!(&rows[0][col("egfr_mutation")], "positive");

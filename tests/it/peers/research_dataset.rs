@@ -10,27 +10,15 @@
 //! training decode every image (at 128² for training).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::cli::{chestnode, chestnode_ok, dciodvfy_errors, tool_output};
 use crate::common::config::write_config;
+use crate::common::research::{ResearchCli, dcmodify_copy};
 use crate::common::{Node, combined_output, dicom_file, files_below, wait_until};
 
 const PHI: [&str; 5] = ["ALPHA", "PAT-ALPHA-1", "BETA", "PAT-BETA-2", "19500505"];
 const ORIGINAL_UIDS: &str = "1.2.826.0.1.3680043.10.2002";
-
-fn modified(source: &Path, out: &Path, settings: &[(&str, String)]) -> PathBuf {
-    std::fs::copy(source, out).unwrap();
-    let mut command = Command::new("dcmodify");
-    command.arg("-nb").arg("-ie");
-    for (tag, value) in settings {
-        command.arg("-i").arg(format!("{tag}={value}"));
-    }
-    let output = command.arg(out).output().expect("dcmodify runs");
-    assert!(output.status.success(), "{}", combined_output(&output));
-    out.to_path_buf()
-}
 
 /// One radiograph: patient, study number, date.
 fn radiograph(dir: &Path, source: &str, patient: (&str, &str), study: u32, day: &str) -> PathBuf {
@@ -46,7 +34,8 @@ fn radiograph(dir: &Path, source: &str, patient: (&str, &str), study: u32, day: 
         ("(0008,0020)", day.into()),
         ("(0008,0022)", day.into()),
     ];
-    modified(
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(t, v)| (*t, v.as_str())).collect();
+    dcmodify_copy(
         &dicom_file(source),
         &dir.join(format!("study{study}.dcm")),
         &settings,
@@ -58,26 +47,7 @@ fn sop(study: u32) -> String {
 }
 
 fn research(data: &Path, secrets: &Path, args: &[&str]) -> String {
-    let mut all: Vec<String> = vec![
-        "research".into(),
-        "--config".into(),
-        data.parent()
-            .unwrap()
-            .join("chestnode.toml")
-            .display()
-            .to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--vault-passphrase-file".into(),
-        secrets.join("vault-pass").display().to_string(),
-        "--operator".into(),
-        "test-coordinator".into(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let output = chestnode(&all);
-    let text = combined_output(&output);
-    assert!(output.status.success(), "research {args:?} failed:\n{text}");
-    text
+    ResearchCli::new(data, &secrets.join("vault-pass")).ok(args)
 }
 
 fn json(path: &Path) -> serde_json::Value {

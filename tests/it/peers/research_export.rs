@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::cli::{chestnode, dciodvfy_errors};
+use crate::common::cli::dciodvfy_errors;
 use crate::common::config::{destination, write_config};
+use crate::common::research::{ResearchCli, day_number, dcmodify_copy};
 use crate::common::sshd::Sshd;
 use crate::common::storescp::StoreScp;
 use crate::common::{Node, combined_output, dicom_file, files_below, wait_until};
@@ -24,19 +25,6 @@ const PHI: [&str; 6] = [
     "ACC778899",
     "19500505",
 ];
-
-/// A copy of `source` with the given attributes set by DCMTK's dcmodify.
-fn modified(source: &Path, out: &Path, settings: &[(&str, &str)]) -> PathBuf {
-    std::fs::copy(source, out).unwrap();
-    let mut command = Command::new("dcmodify");
-    command.arg("-nb").arg("-ie");
-    for (tag, value) in settings {
-        command.arg("-i").arg(format!("{tag}={value}"));
-    }
-    let output = command.arg(out).output().expect("dcmodify runs");
-    assert!(output.status.success(), "{}", combined_output(&output));
-    out.to_path_buf()
-}
 
 fn patient(id: &str, name: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -69,7 +57,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
         ("(0008,0022)", "20240301".into()),
         ("(0008,1030)", "CHEST PA for SMITH".into()),
     ]);
-    files.push(modified(
+    files.push(dcmodify_copy(
         &dicom_file("misc/dx_thorax_small.dcm"),
         &dir.join("cr.dcm"),
         &as_refs(&cr),
@@ -87,7 +75,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
             ("(0008,0022)", "20240331".into()),
             ("(0018,0015)", "CHEST".into()),
         ]);
-        files.push(modified(
+        files.push(dcmodify_copy(
             &dicom_file("misc/CT_small.dcm"),
             &dir.join(format!("ct{slice}.dcm")),
             &as_refs(&ct),
@@ -101,7 +89,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
         ("(0008,0020)", "20240305".into()),
         ("(0008,0022)", "20240305".into()),
     ]);
-    files.push(modified(
+    files.push(dcmodify_copy(
         &dicom_file("misc/dx_thorax_small.dcm"),
         &dir.join("optout.dcm"),
         &as_refs(&other),
@@ -109,48 +97,17 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `chestnode research ARGS` against `data`, with the vault passphrase.
-fn research(data: &Path, secrets: &Path, args: &[&str]) -> std::process::Output {
-    research_with(data, &secrets.join("vault-pass"), args)
-}
-
-/// The same with another passphrase file. The configuration is the node's
-/// (`chestnode.toml` beside the data directory).
+/// The same with another passphrase file.
 fn research_with(data: &Path, passphrase: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "research".to_owned(),
-        "--config".into(),
-        data.parent()
-            .unwrap()
-            .join("chestnode.toml")
-            .display()
-            .to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--vault-passphrase-file".into(),
-        passphrase.display().to_string(),
-        "--operator".into(),
-        "test-coordinator".into(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    chestnode(&all)
+    ResearchCli::new(data, passphrase).run(args)
 }
 
 fn research_ok(data: &Path, secrets: &Path, args: &[&str]) -> String {
-    let output = research(data, secrets, args);
-    let text = combined_output(&output);
-    assert!(output.status.success(), "research {args:?} failed:\n{text}");
-    text
+    ResearchCli::new(data, &secrets.join("vault-pass")).ok(args)
 }
 
 fn research_err(data: &Path, secrets: &Path, args: &[&str]) -> String {
-    let output = research(data, secrets, args);
-    let text = combined_output(&output);
-    assert!(
-        !output.status.success(),
-        "research {args:?} should fail:\n{text}"
-    );
-    text
+    ResearchCli::new(data, &secrets.join("vault-pass")).err(args)
 }
 
 /// dcmdump of a file, as text.
@@ -176,11 +133,6 @@ fn value_of(dump: &str, tag: &str) -> String {
         .map(|i| start + i)
         .unwrap_or(line.len());
     line[start..end].to_owned()
-}
-
-fn days(date: &str) -> i64 {
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y%m%d").unwrap();
-    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
 }
 
 #[test]
@@ -652,7 +604,11 @@ fn check_export_tree(tree: &Path, inputs: &Path) {
     let cr_date = value_of(&cr.1, "(0008,0020)");
     let ct_date = value_of(&ct.1, "(0008,0020)");
     assert_ne!(cr_date, "20240301", "dates are shifted");
-    assert_eq!(days(&ct_date) - days(&cr_date), 30, "the interval survives");
+    assert_eq!(
+        day_number(&ct_date) - day_number(&cr_date),
+        30,
+        "the interval survives"
+    );
     assert_eq!(
         value_of(&cr.1, "(0010,1010)"),
         "074Y",
