@@ -150,16 +150,7 @@ pub fn run_export(
         None => None,
     };
     // Refuse a busy destination before any work.
-    match &destination {
-        Destination::Directory(dir) => anyhow::ensure!(
-            !dir.exists() || std::fs::read_dir(dir)?.next().is_none(),
-            "the export directory {} is not empty",
-            dir.display()
-        ),
-        Destination::Sealed { file, .. } => {
-            anyhow::ensure!(!file.exists(), "{} already exists", file.display())
-        }
-    }
+    destination.check_free()?;
     let regions = export
         .clean_pixel
         .iter()

@@ -17,7 +17,7 @@
 //! the outbox, which owns the destinations.
 
 mod gsps;
-mod header;
+pub(crate) mod header;
 pub(crate) mod identity;
 pub(crate) mod overlay;
 pub(crate) mod sr;

@@ -13,13 +13,13 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::export::ExportBuilt;
 use super::package::{self, Recipients, SftpTarget, UnsealKey, UploadReceipt};
 use super::vault::Vault;
 use super::{AuditLog, AuditRecord};
+use crate::model::manifest::sha256_hex;
 
 /// Where a delivery goes.
 pub enum Destination {
@@ -68,7 +68,7 @@ pub fn deliver(
     if sftp.is_some() && matches!(destination, Destination::Directory(_)) {
         anyhow::bail!("an SFTP upload needs an encrypted export: give --out a FILE.age");
     }
-    check_free(&destination)?;
+    destination.check_free()?;
     let parent = parent_of(&target)?;
     let scratch = tempfile::Builder::new()
         .prefix(".chestnode-export-")
@@ -84,7 +84,7 @@ pub fn deliver(
                 std::fs::remove_dir(dir)?; // empty, checked above
             }
             std::fs::rename(&tree, dir)?;
-            hex_sha256(&std::fs::read(dir.join("SHA256SUMS"))?)
+            sha256_hex(&std::fs::read(dir.join("SHA256SUMS"))?)
         }
         Destination::Sealed { file, recipients } => {
             package::seal(&tree, &built.top, file, recipients)?.sha256
@@ -139,25 +139,28 @@ pub fn deliver(
     })
 }
 
-/// Refuses a destination that holds something: a non-empty directory, or
-/// an existing file.
-fn check_free(destination: &Destination) -> anyhow::Result<()> {
-    match destination {
-        Destination::Directory(dir) => {
-            if dir.exists() {
-                anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
-                anyhow::ensure!(
-                    std::fs::read_dir(dir)?.next().is_none(),
-                    "the export directory {} is not empty",
-                    dir.display()
-                );
+impl Destination {
+    /// Refuses a destination that holds something: a non-empty directory,
+    /// or an existing file. The command checks before any work, and
+    /// delivery again at the end.
+    pub fn check_free(&self) -> anyhow::Result<()> {
+        match self {
+            Destination::Directory(dir) => {
+                if dir.exists() {
+                    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+                    anyhow::ensure!(
+                        std::fs::read_dir(dir)?.next().is_none(),
+                        "the export directory {} is not empty",
+                        dir.display()
+                    );
+                }
+            }
+            Destination::Sealed { file, .. } => {
+                anyhow::ensure!(!file.exists(), "{} already exists", file.display());
             }
         }
-        Destination::Sealed { file, .. } => {
-            anyhow::ensure!(!file.exists(), "{} already exists", file.display());
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn parent_of(target: &Path) -> anyhow::Result<PathBuf> {
@@ -171,11 +174,4 @@ fn parent_of(target: &Path) -> anyhow::Result<PathBuf> {
         parent.display()
     );
     Ok(parent)
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

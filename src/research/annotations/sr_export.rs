@@ -31,13 +31,14 @@
 
 use std::path::Path;
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 use super::agreement::Consensus;
 use super::record::{Annotation, FindingType, Location};
 use crate::ledger::Ledger;
+use crate::report::header::{put_seq, put_str};
 use crate::report::sr::codes::{self as c, category_finding};
 use crate::report::sr::content_item::{
     Code, ImageReference, Relationship, closed_polyline, code, container, image, root_container,
@@ -171,25 +172,13 @@ fn hex(text: &str) -> String {
         .join(".")
 }
 
-fn put(object: &mut InMemDicomObject, tag: dicom_core::Tag, vr: VR, value: &str) {
-    object.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-}
-
-fn put_seq(object: &mut InMemDicomObject, tag: dicom_core::Tag, items: Vec<InMemDicomObject>) {
-    object.put(DataElement::new(
-        tag,
-        VR::SQ,
-        dicom_core::value::DataSetSequence::from(items),
-    ));
-}
-
 /// PNAME content item.
 fn person(relationship: Relationship, name: Code, value: &str) -> InMemDicomObject {
     // A TEXT item, re-typed: the relationship and concept name are the same.
     let mut item = text(relationship, name, "");
     item.remove_element(tags::TEXT_VALUE);
-    put(&mut item, tags::VALUE_TYPE, VR::CS, "PNAME");
-    put(&mut item, tags::PERSON_NAME, VR::PN, value);
+    put_str(&mut item, tags::VALUE_TYPE, VR::CS, "PNAME");
+    put_str(&mut item, tags::PERSON_NAME, VR::PN, value);
     item
 }
 
@@ -237,32 +226,32 @@ fn build(
 
     let mut document = InMemDicomObject::new_empty();
     crate::report::identity::copy_identity(source, &mut document)?;
-    put(
+    put_str(
         &mut document,
         tags::SOP_CLASS_UID,
         VR::UI,
         uids::COMPREHENSIVE3_DSR_STORAGE,
     );
-    put(&mut document, tags::SOP_INSTANCE_UID, VR::UI, &sop);
-    put(&mut document, tags::MODALITY, VR::CS, "SR");
-    put(&mut document, tags::SERIES_INSTANCE_UID, VR::UI, &series);
-    put(&mut document, tags::SERIES_NUMBER, VR::IS, "9100");
-    put(
+    put_str(&mut document, tags::SOP_INSTANCE_UID, VR::UI, &sop);
+    put_str(&mut document, tags::MODALITY, VR::CS, "SR");
+    put_str(&mut document, tags::SERIES_INSTANCE_UID, VR::UI, &series);
+    put_str(&mut document, tags::SERIES_NUMBER, VR::IS, "9100");
+    put_str(
         &mut document,
         tags::SERIES_DESCRIPTION,
         VR::LO,
         "Doctors' annotations",
     );
-    put(&mut document, tags::INSTANCE_NUMBER, VR::IS, "1");
-    put(&mut document, tags::MANUFACTURER, VR::LO, "chestnode");
-    put(
+    put_str(&mut document, tags::INSTANCE_NUMBER, VR::IS, "1");
+    put_str(&mut document, tags::MANUFACTURER, VR::LO, "chestnode");
+    put_str(
         &mut document,
         tags::MANUFACTURER_MODEL_NAME,
         VR::LO,
         "chestnode research export",
     );
-    put(&mut document, tags::DEVICE_SERIAL_NUMBER, VR::LO, "1");
-    put(
+    put_str(&mut document, tags::DEVICE_SERIAL_NUMBER, VR::LO, "1");
+    put_str(
         &mut document,
         tags::SOFTWARE_VERSIONS,
         VR::LO,
@@ -273,10 +262,10 @@ fn build(
         tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE,
         Vec::new(),
     );
-    put(&mut document, tags::CONTENT_DATE, VR::DA, &date);
-    put(&mut document, tags::CONTENT_TIME, VR::TM, &time);
-    put(&mut document, tags::COMPLETION_FLAG, VR::CS, "COMPLETE");
-    put(&mut document, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
+    put_str(&mut document, tags::CONTENT_DATE, VR::DA, &date);
+    put_str(&mut document, tags::CONTENT_TIME, VR::TM, &time);
+    put_str(&mut document, tags::COMPLETION_FLAG, VR::CS, "COMPLETE");
+    put_str(&mut document, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
     put_seq(
         &mut document,
         tags::PERFORMED_PROCEDURE_CODE_SEQUENCE,
@@ -288,7 +277,7 @@ fn build(
         tags::REFERENCED_SOP_SEQUENCE,
         vec![reference.item()],
     );
-    put(
+    put_str(
         &mut series_ref,
         tags::SERIES_INSTANCE_UID,
         VR::UI,
@@ -300,7 +289,7 @@ fn build(
         tags::REFERENCED_SERIES_SEQUENCE,
         vec![series_ref],
     );
-    put(&mut study_ref, tags::STUDY_INSTANCE_UID, VR::UI, &study);
+    put_str(&mut study_ref, tags::STUDY_INSTANCE_UID, VR::UI, &study);
     put_seq(
         &mut document,
         tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE,
@@ -423,16 +412,16 @@ mod tests {
     fn the_sr_references_the_de_identified_image_and_hides_reader_names() {
         let uids = UidRemapper::new([7; 32]);
         let mut image = InMemDicomObject::new_empty();
-        put(&mut image, tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1");
-        put(&mut image, tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2");
-        put(&mut image, tags::SOP_INSTANCE_UID, VR::UI, "2.25.3");
-        put(
+        put_str(&mut image, tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1");
+        put_str(&mut image, tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2");
+        put_str(&mut image, tags::SOP_INSTANCE_UID, VR::UI, "2.25.3");
+        put_str(
             &mut image,
             tags::SOP_CLASS_UID,
             VR::UI,
             uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
         );
-        put(&mut image, tags::PATIENT_ID, VR::LO, "YCU-000001");
+        put_str(&mut image, tags::PATIENT_ID, VR::LO, "YCU-000001");
         let list = [
             annotation(
                 "Dr Alice Example",

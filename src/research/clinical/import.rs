@@ -12,7 +12,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::parse::{RowError, parse};
 use super::patients::known_patient_ids;
@@ -93,7 +92,7 @@ pub fn import(
         patients: by_patient.len(),
         unknown_patients: unknown.len(),
         columns: parsed.columns,
-        sha256: hex(&Sha256::digest(csv.as_bytes())),
+        sha256: crate::model::manifest::sha256_hex(csv.as_bytes()),
         ..ImportSummary::default()
     };
     for (patient_id, records) in by_patient {
@@ -135,8 +134,4 @@ fn refusal(errors: &[RowError]) -> String {
         let _ = write!(text, "\n  … and {} more", errors.len() - ERRORS_LISTED);
     }
     text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,24 +13,10 @@ pub fn known_patient_ids(ledger: &Ledger, data_dir: &Path) -> anyhow::Result<Has
     let index = ledger.series();
     let mut known = HashSet::new();
     for record in index.all()? {
-        // The first instance, or another one if retention took it.
-        let mut uids = vec![record.first_sop_instance_uid.clone()];
-        uids.extend(index.members(&record.series_instance_uid)?);
-        for uid in uids {
-            let Some(instance) = ledger.find_instance(&uid)? else {
-                continue;
-            };
-            match SeriesHeader::read(&data_dir.join(&instance.path)) {
-                Ok(header) => {
-                    if !header.patient_id.is_empty() {
-                        known.insert(header.patient_id);
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::debug!("clinical import: an unreadable instance header: {error:#}")
-                }
-            }
+        if let Some(header) = SeriesHeader::of_series(ledger, data_dir, &record)?
+            && !header.patient_id.is_empty()
+        {
+            known.insert(header.patient_id);
         }
     }
     Ok(known)

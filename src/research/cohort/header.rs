@@ -8,6 +8,8 @@ use std::path::Path;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
 
+use crate::ledger::{Ledger, SeriesRecord};
+
 /// The patient data and dates of a series, as its first instance states
 /// them. Held in memory while a cohort is chosen or exported; never stored
 /// in the ledger or logged.
@@ -42,17 +44,42 @@ impl SeriesHeader {
         Ok(Self::of(&object))
     }
 
+    /// The header of a series: from its first instance, or, if retention
+    /// took that one, from another still stored (the series' members are
+    /// listed only then). `None` when no instance's header can be read.
+    pub fn of_series(
+        ledger: &Ledger,
+        data_dir: &Path,
+        record: &SeriesRecord,
+    ) -> anyhow::Result<Option<SeriesHeader>> {
+        let read = |uid: &str| -> anyhow::Result<Option<SeriesHeader>> {
+            let Some(instance) = ledger.find_instance(uid)? else {
+                return Ok(None);
+            };
+            match SeriesHeader::read(&data_dir.join(&instance.path)) {
+                Ok(header) => Ok(Some(header)),
+                Err(error) => {
+                    tracing::warn!("skipping an unreadable instance: {error:#}");
+                    Ok(None)
+                }
+            }
+        };
+        if let Some(header) = read(&record.first_sop_instance_uid)? {
+            return Ok(Some(header));
+        }
+        for uid in ledger.series().members(&record.series_instance_uid)? {
+            if uid != record.first_sop_instance_uid
+                && let Some(header) = read(&uid)?
+            {
+                return Ok(Some(header));
+            }
+        }
+        Ok(None)
+    }
+
     /// The fields of an object already open.
     pub fn of(object: &DefaultDicomObject) -> SeriesHeader {
-        let text = |tag| {
-            object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_matches(['\0', ' ']).to_owned())
-                .unwrap_or_default()
-        };
+        let text = |tag| crate::imaging::attributes::text(object, tag).unwrap_or_default();
         let day = [
             tags::ACQUISITION_DATE,
             tags::CONTENT_DATE,

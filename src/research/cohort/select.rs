@@ -62,7 +62,7 @@ pub fn select(
     let mut cts: Vec<Candidate> = Vec::new();
     let index = ledger.series();
     for record in index.all()? {
-        let Some(header) = read_header(ledger, data_dir, &record)? else {
+        let Some(header) = SeriesHeader::of_series(ledger, data_dir, &record)? else {
             exclusions.unreadable += 1;
             continue;
         };
@@ -165,27 +165,6 @@ pub fn select(
         keep_until: None,
         destroyed_at: None,
     })
-}
-
-/// The header of a series, from its first instance still stored (or any
-/// other, if retention took that one).
-fn read_header(
-    ledger: &Ledger,
-    data_dir: &Path,
-    record: &SeriesRecord,
-) -> anyhow::Result<Option<SeriesHeader>> {
-    let mut uids = vec![record.first_sop_instance_uid.clone()];
-    uids.extend(ledger.series().members(&record.series_instance_uid)?);
-    for uid in uids {
-        let Some(instance) = ledger.find_instance(&uid)? else {
-            continue;
-        };
-        match SeriesHeader::read(&data_dir.join(&instance.path)) {
-            Ok(header) => return Ok(Some(header)),
-            Err(error) => tracing::warn!("cohort: skipping an unreadable instance: {error:#}"),
-        }
-    }
-    Ok(None)
 }
 
 /// The categories doctors gave a radiograph series: the majority of its

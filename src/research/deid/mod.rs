@@ -19,9 +19,8 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-use dicom_core::{
-    DataElement, Length, PrimitiveValue, Tag, VR, header::Header, value::DataSetSequence,
-};
+use crate::report::header::{code_item, put_seq};
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR, header::Header};
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 pub use options::{DeidOptions, PixelRegion};
@@ -253,19 +252,9 @@ fn record_method(result: &mut InMemDicomObject, options: &DeidOptions, pixels_cl
         VR::LO,
         PrimitiveValue::Strs(method.into()),
     ));
-    let items: Vec<InMemDicomObject> = codes
+    let items = codes
         .iter()
-        .map(|(value, meaning)| {
-            InMemDicomObject::from_element_iter([
-                DataElement::new(Tag(0x0008, 0x0100), VR::SH, PrimitiveValue::from(*value)),
-                DataElement::new(Tag(0x0008, 0x0102), VR::SH, PrimitiveValue::from("DCM")),
-                DataElement::new(Tag(0x0008, 0x0104), VR::LO, PrimitiveValue::from(*meaning)),
-            ])
-        })
+        .map(|(value, meaning)| code_item(value, "DCM", meaning))
         .collect();
-    result.put(DataElement::new(
-        DEID_METHOD_CODES,
-        VR::SQ,
-        dicom_core::value::Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)),
-    ));
+    put_seq(result, DEID_METHOD_CODES, items);
 }
