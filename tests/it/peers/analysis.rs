@@ -58,6 +58,40 @@ fn analyze_finds_categories_in_chest_films_and_gives_reasons_for_the_rest() {
 /// Writes a DenseNet-121 safetensors file with the seeded weights (names
 /// and shapes from the parity fixture) and a manifest for it. Returns the
 /// manifest path.
+/// The JPEG 2000 decoder logs its progress at INFO ("Start to read j2k
+/// main header", "Header of tile 1 / 1 has been read"); third-party crates
+/// log at WARN and above unless RUST_LOG asks for more, so `analyze` of a
+/// JPEG 2000 file prints nothing to stderr.
+#[test]
+fn third_party_crates_stay_quiet_unless_rust_log_asks() {
+    let file = dicom("wg04/RG1_J2KI.dcm");
+    let run = |rust_log: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chestnode"));
+        command.args([
+            OsStr::new("analyze"),
+            OsStr::new("--json"),
+            file.as_os_str(),
+        ]);
+        command.env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let output = command.output().expect("chestnode runs");
+        assert!(output.status.success(), "{output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json[0]["result"]["outcome"], "analysed", "{json}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = run(None);
+    assert!(
+        !quiet.contains("j2k") && !quiet.contains("jpeg2k"),
+        "{quiet}"
+    );
+    // The decoder does log at INFO when asked: the check above is not empty.
+    let verbose = run(Some("info"));
+    assert!(verbose.contains("j2k main header"), "{verbose}");
+}
+
 fn seeded_densenet(dir: &Path, drop_tensor: Option<&str>, reshape: Option<&str>) -> PathBuf {
     let listing = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
