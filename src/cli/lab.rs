@@ -138,6 +138,11 @@ pub struct SynthArgs {
     /// Also write 8-bit PNG previews to DIR/previews.
     #[arg(long)]
     previews: bool,
+    /// Change how often findings appear, e.g. `--mix nodule=0.5,mass=0.1`
+    /// (keys as in dataset.json's `config.mix`; frequencies are relative
+    /// weights, second_finding and hidden_nodules chances).
+    #[arg(long, value_name = "KEY=F", value_delimiter = ',')]
+    mix: Vec<String>,
 }
 
 #[derive(Args)]
@@ -168,6 +173,7 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
     let mut config = SynthConfig::default();
     set(&mut config.size, args.size);
     config.monochrome1_fraction = args.monochrome1_fraction;
+    config.mix = config.mix.with_overrides(&args.mix)?;
     anyhow::ensure!(
         (16..=4096).contains(&config.size),
         "--size must be 16..=4096"

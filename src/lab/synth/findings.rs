@@ -64,6 +64,65 @@ impl Default for FindingMix {
 }
 
 impl FindingMix {
+    /// The mix with some frequencies replaced: `KEY=F` items such as
+    /// `nodule=0.5` (`chestnode synth --mix`), keys as the dataset's
+    /// `config.mix` names them. Frequencies are relative weights (they
+    /// need not sum to 1); `second_finding` and `hidden_nodules` are
+    /// chances in [0, 1].
+    pub fn with_overrides(&self, items: &[String]) -> anyhow::Result<FindingMix> {
+        let mut mix = self.clone();
+        for item in items {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--mix {item:?}: expected KEY=F"))?;
+            let value: f32 = value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--mix {item:?}: {value:?} is not a number"))?;
+            let chance = matches!(key.trim(), "second_finding" | "hidden_nodules");
+            anyhow::ensure!(
+                value.is_finite() && value >= 0.0 && (!chance || value <= 1.0),
+                "--mix {item:?}: must be {}",
+                if chance { "in [0, 1]" } else { "0 or more" }
+            );
+            let field = match key.trim() {
+                "normal" => &mut mix.normal,
+                "nodule" => &mut mix.nodule,
+                "mass" => &mut mix.mass,
+                "consolidation" => &mut mix.consolidation,
+                "ground_glass" => &mut mix.ground_glass,
+                "tuberculosis" => &mut mix.tuberculosis,
+                "mediastinal" => &mut mix.mediastinal,
+                "emphysema" => &mut mix.emphysema,
+                "pleural_effusion" => &mut mix.pleural_effusion,
+                "second_finding" => &mut mix.second_finding,
+                "hidden_nodules" => &mut mix.hidden_nodules,
+                other => anyhow::bail!(
+                    "--mix: unknown key {other:?} (known: normal, nodule, mass, consolidation, \
+                     ground_glass, tuberculosis, mediastinal, emphysema, pleural_effusion, \
+                     second_finding, hidden_nodules)"
+                ),
+            };
+            *field = value;
+        }
+        let frequencies = [
+            mix.normal,
+            mix.nodule,
+            mix.mass,
+            mix.consolidation,
+            mix.ground_glass,
+            mix.tuberculosis,
+            mix.mediastinal,
+            mix.emphysema,
+            mix.pleural_effusion,
+        ];
+        anyhow::ensure!(
+            frequencies.iter().sum::<f32>() > 0.0,
+            "--mix: every frequency is 0"
+        );
+        Ok(mix)
+    }
+
     fn pick(&self, rng: &mut Rng, abnormal_only: bool) -> Option<FindingKind> {
         let table = [
             (None, if abnormal_only { 0.0 } else { self.normal }),

@@ -126,3 +126,45 @@ fn synth_writes_a_valid_deterministic_dataset_that_the_node_analyses() {
         );
     }
 }
+
+/// `--mix` changes how often findings appear, records the mix in
+/// dataset.json, and refuses an unknown key.
+#[test]
+fn synth_mix_makes_a_nodule_only_dataset_and_refuses_unknown_keys() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("nodules");
+    chestnode_ok([
+        OsStr::new("synth"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--count"),
+        OsStr::new("5"),
+        OsStr::new("--size"),
+        OsStr::new("128"),
+        OsStr::new("--mix"),
+        OsStr::new("normal=0,mass=0,consolidation=0,ground_glass=0,tuberculosis=0"),
+        OsStr::new("--mix"),
+        OsStr::new("mediastinal=0,emphysema=0,pleural_effusion=0,second_finding=0,nodule=1"),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("dataset.json")).unwrap()).unwrap();
+    assert_eq!(manifest["config"]["mix"]["nodule"], 1.0);
+    assert_eq!(manifest["config"]["mix"]["normal"], 0.0);
+    for label in files(&out.join("labels")) {
+        let label: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&label).unwrap()).unwrap();
+        let findings = label["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{label}");
+        assert_eq!(findings[0]["type"], "nodule", "{label}");
+    }
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_chestnode"))
+        .args(["synth", "--count", "1", "--mix", "nodules=0.5", "--out"])
+        .arg(root.path().join("refused"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("unknown key \"nodules\""), "{stderr}");
+    assert!(!root.path().join("refused").exists());
+}
