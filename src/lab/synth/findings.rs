@@ -85,46 +85,28 @@ impl FindingMix {
                 "--mix {item:?}: must be {}",
                 if chance { "in [0, 1]" } else { "0 or more" }
             );
-            let field = match key.trim() {
-                "normal" => &mut mix.normal,
-                "nodule" => &mut mix.nodule,
-                "mass" => &mut mix.mass,
-                "consolidation" => &mut mix.consolidation,
-                "ground_glass" => &mut mix.ground_glass,
-                "tuberculosis" => &mut mix.tuberculosis,
-                "mediastinal" => &mut mix.mediastinal,
-                "emphysema" => &mut mix.emphysema,
-                "pleural_effusion" => &mut mix.pleural_effusion,
-                "second_finding" => &mut mix.second_finding,
-                "hidden_nodules" => &mut mix.hidden_nodules,
-                other => anyhow::bail!(
-                    "--mix: unknown key {other:?} (known: normal, nodule, mass, consolidation, \
-                     ground_glass, tuberculosis, mediastinal, emphysema, pleural_effusion, \
-                     second_finding, hidden_nodules)"
-                ),
-            };
-            *field = value;
+            // The keys are the serialised field names, as dataset.json has them.
+            let mut fields = serde_json::to_value(&mix)?;
+            let known = fields
+                .as_object()
+                .map(|map| map.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            let slot = fields.get_mut(key.trim()).ok_or_else(|| {
+                anyhow::anyhow!("--mix: unknown key {:?} (known: {known})", key.trim())
+            })?;
+            *slot = serde_json::json!(value);
+            mix = serde_json::from_value(fields)?;
         }
-        let frequencies = [
-            mix.normal,
-            mix.nodule,
-            mix.mass,
-            mix.consolidation,
-            mix.ground_glass,
-            mix.tuberculosis,
-            mix.mediastinal,
-            mix.emphysema,
-            mix.pleural_effusion,
-        ];
         anyhow::ensure!(
-            frequencies.iter().sum::<f32>() > 0.0,
+            mix.table(false).iter().map(|t| t.1).sum::<f32>() > 0.0,
             "--mix: every frequency is 0"
         );
         Ok(mix)
     }
 
-    fn pick(&self, rng: &mut Rng, abnormal_only: bool) -> Option<FindingKind> {
-        let table = [
+    /// Each first finding (None: a normal) with its relative weight.
+    fn table(&self, abnormal_only: bool) -> [(Option<FindingKind>, f32); 10] {
+        [
             (None, if abnormal_only { 0.0 } else { self.normal }),
             (Some(FindingKind::Nodule), self.nodule),
             (Some(FindingKind::Mass), self.mass),
@@ -138,7 +120,11 @@ impl FindingMix {
             (Some(FindingKind::MediastinalMass), self.mediastinal / 2.0),
             (Some(FindingKind::Emphysema), self.emphysema),
             (Some(FindingKind::PleuralEffusion), self.pleural_effusion),
-        ];
+        ]
+    }
+
+    fn pick(&self, rng: &mut Rng, abnormal_only: bool) -> Option<FindingKind> {
+        let table = self.table(abnormal_only);
         let total: f32 = table.iter().map(|t| t.1.max(0.0)).sum();
         let mut draw = rng.unit() * total;
         for (kind, weight) in table {
