@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Rebuild /work/corpus-extra (extra real chest radiographs) from local git mirrors.
+"""Rebuild /work/corpus-extra or /work/corpus-extra2 (extra real chest radiographs) from local
+git mirrors.
 
 Every image and label comes out of the git objects of a pinned commit of a public
 GitHub repository, read with `git --git-dir=<mirror> cat-file`. Nothing is downloaded.
+
+Two corpora (`--corpus`), each a list of sources (see CORPORA):
+  extra   JSRT nodules/non-nodules (224 px copies)          -> /work/corpus-extra
+  extra2  Shenzhen + Montgomery TB/normal (299 px copies)   -> /work/corpus-extra2
+          (also deduplicated against /work/corpus-extra)
 
 Output (outside the repository, never committed):
   <out>/images/<source>/<name>.jpg   8-bit grey JPEG q90, longest side 512 px, Lanczos, aspect kept
@@ -19,10 +25,13 @@ Rules enforced here (see scripts/corpus/README.md and docs/data-sources.md):
     centre-crop variants) against cxr-train, shared/data/cxr and within this corpus.
 
 Usage:
-  python3 scripts/corpus/build_extra_corpus.py \
+  python3 scripts/corpus/build_extra_corpus.py [--corpus extra] \
       [--jsrt-images-mirror /work/.mirror/venkatasai3005+lung-segmentation-unet/repo] \
       [--jsrt-meta-mirror /work/.mirror/farhanxaidi+Programming_for_Big_Data/repo] \
       [--out /work/corpus-extra]
+  python3 scripts/corpus/build_extra_corpus.py --corpus extra2 \
+      [--tb-mirror /work/.mirror/PPROGER+fluorography-detection-of-a-disease-using-a-neural-network/repo] \
+      [--dedupe-against /work/corpus-extra] [--out /work/corpus-extra2]
 Requires Python 3, Pillow and numpy, and git.
 """
 import argparse
@@ -76,6 +85,24 @@ SOURCES = {
                     "JSRT for research/education use; redistribution terms not stated in repo"),
     },
 }
+# Shenzhen (CHNCXR_*) and Montgomery (MCUCXR_*) TB sets of the US National Library of Medicine,
+# all 800 images as 299 x 299 RGB copies (aspect not kept). The folder gives the label and must
+# agree with the file name's suffix (_1 = TB, _0 = normal).
+TB_REPO = {
+    "repo": "PPROGER/fluorography-detection-of-a-disease-using-a-neural-network",
+    "commit": "fb8a6f3158f42e72770eca8c62a50eea491139ff",
+    "mirror_arg": "tb_mirror",
+    "default_mirror": "/work/.mirror/PPROGER+fluorography-detection-of-a-disease-using-a-neural-network/repo",
+    "dirs": {"train_dir/Normal/": "normal", "val_dir/Normal/": "normal",
+             "train_dir/Tuberculosis/": "tuberculosis", "val_dir/Tuberculosis/": "tuberculosis"},
+}
+_TB_LICENSE = ("no LICENSE file in repo (README is a title only); images are the NLM {} "
+               "tuberculosis chest X-ray set (Jaeger et al. 2014), 299x299 copies; "
+               "redistribution terms not stated in repo")
+for _name, _prefix, _set in (("tb_shenzhen_pproger", "CHNCXR_", "Shenzhen"),
+                             ("tb_montgomery_pproger", "MCUCXR_", "Montgomery County")):
+    SOURCES[_name] = dict(TB_REPO, prefix=_prefix, allow_small=False, license=_TB_LICENSE.format(_set))
+
 JSRT_META = {
     "repo": "farhanxaidi/Programming_for_Big_Data",
     "commit": "72b37d1fadfa48a43ba363a34e39640385a1c4c2",
@@ -90,6 +117,11 @@ def git(mirror, *args, binary=False):
     out = subprocess.run(["git", "--git-dir", mirror, *args], check=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout
     return out if binary else out.decode("utf-8")
+
+
+def git_dir(mirror):
+    """A fetched mirror is either a bare git directory or a folder holding `.git`."""
+    return os.path.join(mirror, ".git") if os.path.isdir(os.path.join(mirror, ".git")) else mirror
 
 
 def check_commit(mirror, commit, repo):
@@ -200,21 +232,33 @@ class FingerprintIndex:
         return self.keys[i], float(d[i])
 
 
-def load_reference_index(cxr_train_dir, shared_cxr_dir):
-    idx = FingerprintIndex()
-    with open(os.path.join(cxr_train_dir, "labels.csv")) as f:
+def add_corpus_to_index(idx, corpus_dir, tag):
+    """Fingerprints every image listed in `<corpus_dir>/labels.csv`; returns how many."""
+    n0 = len(idx.keys)
+    with open(os.path.join(corpus_dir, "labels.csv")) as f:
         for row in csv.DictReader(f):
-            p = os.path.join(cxr_train_dir, row["file"])
-            with Image.open(p) as im:
-                idx.add("cxr-train:" + row["file"], fingerprint(im))
-    n_train = len(idx.keys)
+            with Image.open(os.path.join(corpus_dir, row["file"])) as im:
+                idx.add(f"{tag}:" + row["file"], fingerprint(im))
+    return len(idx.keys) - n0
+
+
+def load_reference_index(cxr_train_dir, shared_cxr_dir, other_corpora=()):
+    """cxr-train, shared/data/cxr and any other built corpora (e.g. corpus-extra for extra2).
+    Returns the index and the image count per reference set, in that order."""
+    idx = FingerprintIndex()
+    counts = [("cxr-train", add_corpus_to_index(idx, cxr_train_dir, "cxr-train"))]
+    n0 = len(idx.keys)
     for root, _, files in sorted(os.walk(shared_cxr_dir)):
         for fn in sorted(files):
             if fn.lower().endswith((".png", ".jpg", ".jpeg")):
                 p = os.path.join(root, fn)
                 with Image.open(p) as im:
                     idx.add("shared-cxr:" + os.path.relpath(p, shared_cxr_dir), fingerprint(to_grey(im)))
-    return idx, n_train, len(idx.keys) - n_train
+    counts.append(("shared/data/cxr", len(idx.keys) - n0))
+    for d in other_corpora:
+        tag = os.path.basename(os.path.normpath(d))
+        counts.append((tag, add_corpus_to_index(idx, d, tag)))
+    return idx, counts
 
 
 # ---------------------------------------------------------------- JSRT
@@ -294,30 +338,114 @@ def jsrt_candidates(args):
         }
 
 
+# ---------------------------------------------------------------- Shenzhen / Montgomery TB
+TB_NAME = re.compile(r"^(CHNCXR|MCUCXR)_(\d{4})_([01])\.png$")
+
+
+def tb_candidates(args):
+    mirror = git_dir(getattr(args, TB_REPO["mirror_arg"]))
+    check_commit(mirror, TB_REPO["commit"], TB_REPO["repo"])
+    by_prefix = {s["prefix"]: name for name, s in SOURCES.items() if s.get("prefix")}
+    seen = set()
+    for folder, label in sorted(TB_REPO["dirs"].items()):
+        for path, sha, size in ls_tree(mirror, TB_REPO["commit"], folder):
+            base = os.path.basename(path)
+            m = TB_NAME.match(base)
+            if not m:
+                raise ValueError(f"unexpected file in {folder}: {path}")
+            if (label == "tuberculosis") != (m.group(3) == "1"):
+                raise ValueError(f"folder label {label} disagrees with file name {path}")
+            if base in seen:
+                raise ValueError(f"{base} appears twice")
+            seen.add(base)
+            name = by_prefix[m.group(1) + "_"]
+            src = SOURCES[name]
+            yield {
+                "source": name,
+                "name": base.rsplit(".", 1)[0],
+                "label": label,
+                # The NLM sets may include children; this copy carries no age.
+                "pediatric": "unknown",
+                "license": src["license"],
+                "repo": src["repo"],
+                "commit": src["commit"],
+                "original_path": path,
+                "blob": (mirror, sha, size),
+                # One image per patient in both sets: the study number is the patient.
+                "patient_id": f"{m.group(1)}_{m.group(2)}",
+                "allow_small": src["allow_small"],
+                "findings_fn": lambda w, h: [],
+            }
+
+
+CORPORA = {
+    "extra": {
+        "out": "/work/corpus-extra",
+        "candidates": lambda args: jsrt_candidates(args),
+        "repos": [SOURCES["jsrt_venkatasai"]["repo"], JSRT_META["repo"]],
+        "dedupe_against": [],
+        "title": "corpus-extra: extra real chest radiographs (research use only)",
+        "caveat": [
+            "Caveat: the JSRT copies in the source repository are 224 x 224 (the JSRT originals are",
+            "2048 x 2048, 0.175 mm/px). They were upscaled to 512 x 512, so they are blurrier than",
+            "the rest of the corpus, and small nodules span only a few source pixels. Boxes are",
+            "derived from the JSRT centre and size (mm), assuming a round nodule; they are not",
+            "radiologist-drawn boxes.",
+        ],
+    },
+    "extra2": {
+        "out": "/work/corpus-extra2",
+        "candidates": lambda args: tb_candidates(args),
+        "repos": [TB_REPO["repo"]],
+        "dedupe_against": ["/work/corpus-extra"],
+        "title": "corpus-extra2: more real chest radiographs (research use only)",
+        "caveat": [
+            "Caveat: the Shenzhen and Montgomery copies in the source repository are 299 x 299 RGB",
+            "(equal channels). The originals are near-square, up to 3000 x 3000 (Shenzhen), and",
+            "4020 x 4892 or 4892 x 4020 (Montgomery); the copies were squashed to a square, so",
+            "Montgomery films are distorted by about 20 % in one direction. They were upscaled to",
+            "512 x 512. Labels are image level (TB / normal), no boxes. `normal` means the NLM",
+            "'normal' class of a TB screening set. The two sets come from two hospitals with",
+            "different scanners, and TB prevalence differs between them: stratify by source.",
+        ],
+    },
+}
+
+
 # ---------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="extra")
     ap.add_argument("--jsrt-images-mirror", default=SOURCES["jsrt_venkatasai"]["default_mirror"])
     ap.add_argument("--jsrt-meta-mirror", default=JSRT_META["default_mirror"])
-    ap.add_argument("--out", default="/work/corpus-extra")
+    ap.add_argument("--tb-mirror", default=TB_REPO["default_mirror"])
+    ap.add_argument("--out", help="default: /work/corpus-extra or /work/corpus-extra2")
+    ap.add_argument("--dedupe-against", action="append",
+                    help="another built corpus (folder with labels.csv) to deduplicate against; "
+                         "default for extra2: /work/corpus-extra")
     ap.add_argument("--cxr-train", default=os.path.join(SHARED, "cxr-train"))
     ap.add_argument("--shared-cxr", default=os.path.join(SHARED, "cxr"))
     ap.add_argument("--reserved", default=os.path.join(SHARED, "reserved-for-evaluation.txt"))
     args = ap.parse_args()
+    corpus = CORPORA[args.corpus]
+    others = corpus["dedupe_against"] if args.dedupe_against is None else args.dedupe_against
 
     reserved_names, reserved_patients, reserved_repos = load_reserved(args.reserved)
-    all_repos = [s["repo"] for s in SOURCES.values()] + [JSRT_META["repo"]]
-    for r in all_repos:
+    for r in corpus["repos"]:
         if r.lower() in reserved_repos:
             sys.exit(f"refusing: {r} is reserved for evaluation")
 
-    print("fingerprinting cxr-train and shared/data/cxr ...", flush=True)
-    ref, n_train, n_shared = load_reference_index(args.cxr_train, args.shared_cxr)
-    print(f"  {n_train} cxr-train + {n_shared} shared images", flush=True)
-
-    out = os.path.abspath(args.out)
-    if os.path.realpath(out).startswith("/work/main"):
+    out = os.path.abspath(args.out or corpus["out"])
+    if any(os.path.realpath(out) == os.path.realpath(d) for d in others):
+        sys.exit("refusing to write into a corpus this build deduplicates against")
+    repo_root = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    if any(os.path.realpath(out) == r or os.path.realpath(out).startswith(r + os.sep)
+           for r in ("/work/main", repo_root)):
         sys.exit("refusing to write images inside the repository")
+
+    print("fingerprinting reference images ...", flush=True)
+    ref, ref_counts = load_reference_index(args.cxr_train, args.shared_cxr, others)
+    print("  " + ", ".join(f"{n} {tag}" for tag, n in ref_counts), flush=True)
     os.makedirs(out, exist_ok=True)
     for sub in ("images",):
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
@@ -327,7 +455,7 @@ def main():
 
     own = FingerprintIndex()
     rows, dropped = [], []
-    candidates = list(jsrt_candidates(args))
+    candidates = list(corpus["candidates"](args))
     candidates.sort(key=lambda c: (c["source"], c["name"]))
     for c in candidates:
         key = f"{c['source']}/{c['name']}"
@@ -400,7 +528,7 @@ def main():
     for r in rows:
         counts.setdefault(r["source"], {}).setdefault(r["label"], 0)
         counts[r["source"]][r["label"]] += 1
-    write_readme(out, rows, dropped, counts, n_train, n_shared)
+    write_readme(out, corpus, rows, dropped, counts, ref_counts)
 
     sums = []
     for root, _, files in os.walk(out):
@@ -419,9 +547,10 @@ def main():
         print(" ", s, dict(sorted(lc.items())))
 
 
-def write_readme(out, rows, dropped, counts, n_train, n_shared):
+def write_readme(out, corpus, rows, dropped, counts, ref_counts):
+    refs = [f"{n} {tag} images" for tag, n in ref_counts]
     lines = [
-        "# corpus-extra: extra real chest radiographs (research use only)",
+        "# " + corpus["title"],
         "",
         "Built by `scripts/corpus/build_extra_corpus.py` in the chestnode repository from pinned git",
         "snapshots; see `docs/data-sources.md` there for sources, licences and caveats.",
@@ -430,7 +559,7 @@ def write_readme(out, rows, dropped, counts, n_train, n_shared):
         "`{type, box [x0,y0,x1,y1] in the 512 frame, diameter_mm, subtlety, malignant}`).",
         "",
         f"Images: {len(rows)}. Dropped candidates: {len(dropped)} (see `dedupe_report.csv`).",
-        f"Fingerprinted against {n_train} cxr-train images and {n_shared} shared/data/cxr images.",
+        "Fingerprinted against " + ", ".join(refs[:-1]) + " and " + refs[-1] + ".",
         "",
         "| source | label | n |",
         "|---|---|---|",
@@ -438,15 +567,7 @@ def write_readme(out, rows, dropped, counts, n_train, n_shared):
     for s, lc in sorted(counts.items()):
         for l, n in sorted(lc.items()):
             lines.append(f"| {s} | {l} | {n} |")
-    lines += [
-        "",
-        "Caveat: the JSRT copies in the source repository are 224 x 224 (the JSRT originals are",
-        "2048 x 2048, 0.175 mm/px). They were upscaled to 512 x 512, so they are blurrier than",
-        "the rest of the corpus, and small nodules span only a few source pixels. Boxes are",
-        "derived from the JSRT centre and size (mm), assuming a round nodule; they are not",
-        "radiologist-drawn boxes.",
-        "",
-    ]
+    lines += [""] + corpus["caveat"] + [""]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(lines))
 
